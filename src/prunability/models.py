@@ -1,0 +1,130 @@
+"""Model builders, registered by name so a config can pick one.
+
+NiN follows the PyTorch reimplementation of Jiang et al.'s Network-in-Network by
+Dziugaite et al. (papers.md §1.4, source S5): each block is
+conv3x3/stride 2 -> [BN] -> ReLU -> conv1x1 -> [BN] -> ReLU -> conv1x1 -> [BN] -> ReLU,
+followed by dropout when p > 0; ``depth`` blocks of ``base_width * width``
+channels; the head is conv1x1 to the classes -> [BN] -> (ReLU, as in S5, optional)
+-> global average pool.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str):
+    def decorator(fn):
+        if name in MODELS:
+            raise ValueError(f"model {name!r} registered twice")
+        MODELS[name] = fn
+        return fn
+
+    return decorator
+
+
+def build_model(arch: str, **kwargs) -> nn.Module:
+    if arch not in MODELS:
+        raise KeyError(f"unknown model architecture {arch!r}; known: {sorted(MODELS)}")
+    return MODELS[arch](**kwargs)
+
+
+class NiNBlock(nn.Sequential):
+    def __init__(self, in_channels: int, channels: int, batchnorm: bool, dropout: float):
+        layers: list[nn.Module] = []
+        for i in range(3):
+            conv = (
+                nn.Conv2d(in_channels, channels, kernel_size=3, stride=2, padding=1)
+                if i == 0
+                else nn.Conv2d(channels, channels, kernel_size=1)
+            )
+            layers.append(conv)
+            if batchnorm:
+                layers.append(nn.BatchNorm2d(channels))
+            layers.append(nn.ReLU())
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        super().__init__(*layers)
+
+
+class NiN(nn.Module):
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        depth: int,
+        width: int | float,
+        base_width: int,
+        batchnorm: bool,
+        dropout: float,
+        head_relu: bool,
+    ):
+        super().__init__()
+        channels = int(round(base_width * width))
+        if depth < 1 or channels < 1:
+            raise ValueError(f"NiN needs depth >= 1 and channels >= 1, got depth={depth}, channels={channels}")
+        blocks = [NiNBlock(in_channels, channels, batchnorm, dropout)]
+        blocks += [NiNBlock(channels, channels, batchnorm, dropout) for _ in range(depth - 1)]
+        self.blocks = nn.Sequential(*blocks)
+        head: list[nn.Module] = [nn.Conv2d(channels, num_classes, kernel_size=1)]
+        if batchnorm:
+            head.append(nn.BatchNorm2d(num_classes))
+        if head_relu:
+            head.append(nn.ReLU())
+        head += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        self.head = nn.Sequential(*head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(x))
+
+
+@register_model("nin")
+def nin(
+    *,
+    in_channels: int,
+    num_classes: int,
+    image_size: int,
+    depth: int,
+    width: float,
+    batchnorm: bool,
+    dropout: float,
+    base_width: int = 8,
+    head_relu: bool = False,
+) -> nn.Module:
+    return NiN(in_channels, num_classes, depth, width, base_width, batchnorm, dropout, head_relu)
+
+
+@register_model("mlp")
+def mlp(
+    *,
+    in_channels: int,
+    num_classes: int,
+    image_size: int,
+    depth: int,
+    width: float,
+    batchnorm: bool,
+    dropout: float,
+    base_width: int = 8,
+    head_relu: bool = False,
+) -> nn.Module:
+    """A small fully connected net (tests and quick checks); ``depth`` hidden layers."""
+    hidden = int(round(base_width * width))
+    layers: list[nn.Module] = [nn.Flatten()]
+    fan_in = in_channels * image_size * image_size
+    for _ in range(depth):
+        layers.append(nn.Linear(fan_in, hidden))
+        if batchnorm:
+            layers.append(nn.BatchNorm1d(hidden))
+        layers.append(nn.ReLU())
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        fan_in = hidden
+    layers.append(nn.Linear(fan_in, num_classes))
+    if head_relu:
+        layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
