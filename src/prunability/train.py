@@ -1,0 +1,304 @@
+"""Training one grid cell: the loop, the stopping rule, and resume.
+
+Stopping rule (Jiang et al. 2020; papers.md §1.4): after every epoch the
+cross-entropy over the *whole* training set is evaluated with the model in eval
+mode and without augmentation; training stops once it is below ``ce_target``
+(converged) or when ``max_epochs`` is reached (not converged). A non-finite loss
+stops training at once and the model is recorded as diverged. The steps at which
+the training CE first fell below 0.1 and 0.01 (checked at epoch ends) are the
+optimization-speed measures of Jiang et al.
+
+Resume: at the end of every ``checkpoint_every`` epochs the complete state
+(weights, optimizer, data-order generator, global RNG, curve so far) is written
+atomically to a checkpoint outside the rule's declared outputs. A rerun after a
+kill continues from it and ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .io import load_torch, save_torch
+from .models import build_model
+
+CE_MILESTONES = (0.1, 0.01)  # Jiang's optimization-speed thresholds
+
+
+# --------------------------------------------------------------------------- data on the device
+
+
+@dataclass
+class DeviceData:
+    """uint8 images on the device; normalisation (training statistics) per batch."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+    num_classes: int
+
+    @classmethod
+    def from_split(cls, split: dict, device: torch.device | str) -> "DeviceData":
+        c = split["x_train"].shape[1]
+        return cls(
+            x_train=split["x_train"].to(device),
+            y_train=split["y_train"].to(device),
+            x_test=split["x_test"].to(device),
+            y_test=split["y_test"].to(device),
+            mean=split["mean"].to(device).view(1, c, 1, 1),
+            std=split["std"].to(device).view(1, c, 1, 1),
+            num_classes=len(split["classes"]),
+        )
+
+    def normalize(self, x_uint8: torch.Tensor) -> torch.Tensor:
+        return (x_uint8.float() - self.mean) / self.std
+
+    @property
+    def in_channels(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.x_train.shape[-1]
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: DeviceData, split: str = "train", batch_size: int = 1024) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over a whole split, eval mode, no augmentation."""
+    x, y = data.split(split)
+    was_training = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(y), batch_size):
+        logits = model(data.normalize(x[start : start + batch_size]))
+        target = y[start : start + batch_size]
+        total_loss += F.cross_entropy(logits.float(), target, reduction="sum").item()
+        correct += (logits.argmax(1) == target).sum().item()
+    model.train(was_training)
+    return total_loss / len(y), correct / len(y)
+
+
+def augment(x: torch.Tensor, pad: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
+    """Random crop after zero padding by ``pad`` pixels, and random horizontal flip.
+
+    Random numbers come from ``generator`` (on the CPU, so a resumed run draws the
+    same ones); the images stay on their device.
+    """
+    n, _, h, w = x.shape
+    if pad > 0:
+        shifts = torch.randint(0, 2 * pad + 1, (2, n), generator=generator).to(x.device)
+        padded = F.pad(x, (pad, pad, pad, pad))
+        rows = (torch.arange(h, device=x.device)[None, :] + shifts[0][:, None])[:, :, None]
+        cols = (torch.arange(w, device=x.device)[None, :] + shifts[1][:, None])[:, None, :]
+        batch = torch.arange(n, device=x.device)[:, None, None]
+        x = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()
+    if flip:
+        mask = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+        x = torch.where(mask[:, None, None, None], x.flip(3), x)
+    return x
+
+
+def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r} (sgd, momentum, adam)")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+    return torch.device(name)
+
+
+def set_determinism(deterministic: bool) -> None:
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+MODEL_HP = ("depth", "width", "batchnorm", "dropout")
+
+
+def model_for(hp: dict, model_cfg: dict, data: DeviceData) -> nn.Module:
+    """The architecture of a cell: grid hyperparameters plus the fixed model settings."""
+    return build_model(
+        model_cfg["arch"],
+        in_channels=data.in_channels,
+        num_classes=data.num_classes,
+        image_size=data.image_size,
+        base_width=model_cfg["base_width"],
+        head_relu=model_cfg["head_relu"],
+        **{k: hp[k] for k in MODEL_HP},
+    )
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class TrainResult:
+    init_state: dict
+    final_state: dict
+    summary: dict
+    curve: list[dict] = field(default_factory=list)
+
+
+def _fingerprint(hp: dict, model_cfg: dict, train_cfg: dict) -> str:
+    keep = {k: v for k, v in train_cfg.items() if k not in ("checkpoint_every", "device")}
+    return json.dumps({"hp": hp, "model": model_cfg, "train": keep}, sort_keys=True)
+
+
+def _finite(value: float) -> bool:
+    return math.isfinite(value)
+
+
+def train_model(
+    hp: dict,
+    model_cfg: dict,
+    train_cfg: dict,
+    split: dict,
+    checkpoint: str | Path,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train one cell to the CE target (or the epoch cap), resuming from ``checkpoint``."""
+    set_determinism(train_cfg["deterministic"])
+    device = resolve_device(train_cfg["device"])
+    data = DeviceData.from_split(split, device)
+    checkpoint = Path(checkpoint)
+    fingerprint = _fingerprint(hp, model_cfg, train_cfg)
+
+    torch.manual_seed(hp["seed"])
+    model = model_for(hp, model_cfg, data).to(device)
+    init_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+    optimizer = make_optimizer(hp["optimizer"], model.parameters(), hp["lr"], hp["weight_decay"])
+    generator = torch.Generator().manual_seed(hp["seed"])
+    epoch, step, elapsed, curve = 0, 0, 0.0, []
+    steps_to = {str(t): None for t in CE_MILESTONES}
+    resumed_from = None
+
+    if checkpoint.exists():
+        state = load_torch(checkpoint)
+        if state.get("fingerprint") == fingerprint:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            generator.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+            if device.type == "cuda" and state.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(state["cuda_rng"], device)
+            init_state = state["init_model"]
+            epoch, step, elapsed = state["epoch"], state["step"], state["elapsed"]
+            curve, steps_to = state["curve"], state["steps_to"]
+            resumed_from = epoch
+            log(f"resumed from {checkpoint} at epoch {epoch} (step {step})")
+        else:
+            log(f"ignoring {checkpoint}: it belongs to other settings")
+
+    n = len(data.y_train)
+    batch_size = hp["batch_size"]
+    converged = bool(curve) and curve[-1]["train_loss"] < train_cfg["ce_target"]
+    diverged = bool(curve) and not _finite(curve[-1]["train_loss"])
+    started = time.perf_counter() - elapsed
+    log(f"training {model_cfg['arch']} {hp} on {device} ({sum(p.numel() for p in model.parameters())} parameters)")
+
+    while not (converged or diverged) and epoch < train_cfg["max_epochs"]:
+        model.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            x = data.x_train[idx]
+            if hp["augment"]:
+                x = augment(x, train_cfg["augment_pad"], train_cfg["augment_flip"], generator)
+            loss = F.cross_entropy(model(data.normalize(x)), data.y_train[idx])
+            if not torch.isfinite(loss):
+                diverged = True
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+        epoch += 1
+        train_loss, train_acc = evaluate(model, data, "train", train_cfg["eval_batch_size"])
+        test_loss, test_acc = evaluate(model, data, "test", train_cfg["eval_batch_size"])
+        diverged = diverged or not _finite(train_loss)
+        for t in CE_MILESTONES:
+            if steps_to[str(t)] is None and train_loss < t:
+                steps_to[str(t)] = step
+        converged = not diverged and train_loss < train_cfg["ce_target"]
+        row = dict(epoch=epoch, step=step, train_loss=train_loss, train_acc=train_acc,
+                   test_loss=test_loss, test_acc=test_acc, wall_time_s=time.perf_counter() - started)
+        curve.append(row)
+        log(
+            f"epoch {epoch:4d}/{train_cfg['max_epochs']} step {step:7d}  train CE {train_loss:.4f} "
+            f"acc {train_acc:.4f}  test CE {test_loss:.4f} acc {test_acc:.4f}  ({row['wall_time_s']:.1f} s)"
+        )
+        if epoch % train_cfg["checkpoint_every"] == 0 and not (converged or diverged):
+            save_torch(
+                checkpoint,
+                dict(
+                    fingerprint=fingerprint, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                    generator=generator.get_state(), torch_rng=torch.get_rng_state(),
+                    cuda_rng=torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                    init_model=init_state, epoch=epoch, step=step, elapsed=row["wall_time_s"],
+                    curve=curve, steps_to=steps_to,
+                ),
+            )
+
+    if diverged:
+        log("training diverged (non-finite loss); the model is recorded with converged = false")
+    elif not converged:
+        log(f"epoch cap {train_cfg['max_epochs']} reached before train CE < {train_cfg['ce_target']}")
+    last = curve[-1] if curve else {}
+    summary = {
+        "hyperparameters": hp,
+        "model": model_cfg,
+        "converged": bool(converged),
+        "diverged": bool(diverged),
+        "epochs": epoch,
+        "steps": step,
+        "steps_to_ce_0.1": steps_to["0.1"],
+        "steps_to_ce_0.01": steps_to["0.01"],
+        "ce_target": train_cfg["ce_target"],
+        "train_loss": last.get("train_loss", float("nan")),
+        "train_acc": last.get("train_acc", float("nan")),
+        "test_loss": last.get("test_loss", float("nan")),
+        "test_acc": last.get("test_acc", float("nan")),
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "wall_time_s": time.perf_counter() - started,
+        "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+        "torch_threads": torch.get_num_threads(),
+        "resumed_from_epoch": resumed_from,
+    }
+    final_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+    return TrainResult(init_state, final_state, summary, curve)
+
+
+def load_trained(hp: dict, model_cfg: dict, split: dict, state_path: str | Path, device: str | torch.device = "cpu"):
+    """Rebuild a cell's model, load a saved state_dict, return (model in eval mode, DeviceData)."""
+    data = DeviceData.from_split(split, device)
+    model = model_for(hp, model_cfg, data).to(device)
+    model.load_state_dict(load_torch(state_path, map_location=device))
+    model.eval()
+    return model, data
