@@ -1,0 +1,133 @@
+"""The measure registry.
+
+A measure is one small function of a family *context* (the per-model quantities a
+family shares: a pruning search, folded weights, a margin, ...), registered with
+
+- its family (one Snakemake rule and one JSON per family and model),
+- its orientation: +1 if a larger value predicts *worse* generalization (a larger
+  gap), -1 if it predicts better; statistics multiply by it, so they never guess
+  signs,
+- the equation number in Jiang et al. 2020 where it has one.
+
+Adding a measure is one decorated function (plus its test); the workflow picks it up.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    family: str
+    orientation: int
+    equation: str | None
+    description: str
+    fn: Callable
+
+
+MEASURES: dict[str, Measure] = {}
+FAMILIES: dict[str, type] = {}
+
+
+def register_family(name: str):
+    """Register a family's context class: ``Context(model, init_model, data, settings, log)``."""
+
+    def decorator(cls):
+        if name in FAMILIES:
+            raise ValueError(f"measure family {name!r} registered twice")
+        FAMILIES[name] = cls
+        return cls
+
+    return decorator
+
+
+def register(family: str, name: str, orientation: int = +1, equation: str | None = None):
+    """Register ``fn(context) -> float`` as measure ``name`` of ``family``."""
+    if orientation not in (-1, +1):
+        raise ValueError("orientation must be +1 or -1")
+
+    def decorator(fn):
+        if name in MEASURES:
+            raise ValueError(f"measure {name!r} registered twice")
+        doc = (fn.__doc__ or "").strip().splitlines()
+        MEASURES[name] = Measure(name, family, orientation, equation, doc[0] if doc else "", fn)
+        return fn
+
+    return decorator
+
+
+def measures_of(family: str) -> list[Measure]:
+    return [m for m in MEASURES.values() if m.family == family]
+
+
+def orientation(name: str) -> int:
+    return MEASURES[name].orientation
+
+
+def all_finite(model: nn.Module) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
+
+
+def compute_family(
+    family: str,
+    model: nn.Module,
+    init_model: nn.Module,
+    data,
+    settings: dict,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Every registered measure of ``family`` for one model, as a JSON-able record.
+
+    A model with non-finite weights (diverged) gets NaN for every measure; a measure
+    that raises gets NaN and its error is recorded; neither stops the job.
+    """
+    if family not in FAMILIES:
+        raise KeyError(f"unknown measure family {family!r}; known: {sorted(FAMILIES)}")
+    started = time.perf_counter()
+    measures = measures_of(family)
+    values, errors, timings = {}, {}, {}
+    context = None
+    if not all_finite(model):
+        log("model has non-finite weights (diverged): every measure is NaN")
+        values = {m.name: float("nan") for m in measures}
+        errors = {m.name: "non-finite weights" for m in measures}
+    else:
+        context = FAMILIES[family](model, init_model, data, settings, log)
+        for m in measures:
+            t0 = time.perf_counter()
+            try:
+                values[m.name] = float(m.fn(context))
+            except Exception:  # recorded, never fatal: one bad measure must not lose the rest
+                values[m.name] = float("nan")
+                errors[m.name] = traceback.format_exc()
+                log(f"measure {m.name} failed:\n{errors[m.name]}")
+            timings[m.name] = time.perf_counter() - t0
+            log(f"{m.name} = {values[m.name]:.6g}  ({timings[m.name]:.2f} s)")
+    return {
+        "family": family,
+        "values": values,
+        "orientation": {m.name: m.orientation for m in measures},
+        "equation": {m.name: m.equation for m in measures},
+        "errors": errors,
+        "settings": settings,
+        "details": context.details() if context is not None and hasattr(context, "details") else {},
+        "measure_time_s": timings,
+        "wall_time_s": time.perf_counter() - started,
+    }
+
+
+def is_finite_number(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+# Importing the family modules registers their measures.
+from . import norms, pruning  # noqa: E402,F401
