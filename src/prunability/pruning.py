@@ -117,7 +117,7 @@ def log_grid(alpha_min: float, points: int) -> np.ndarray:
 @dataclass
 class SearchResult:
     alpha: float  # the prunability: smallest kept fraction that passes (robust rule + refinement)
-    kept: int  # k(alpha), the absolute kept count (kappa)
+    kept: float  # k(alpha), the absolute kept count kappa (NaN when alpha is)
     total: int
     at_lower_limit: bool  # the smallest grid fraction already passed: alpha is an upper bound
     curve: list[dict] = field(default_factory=list)  # every evaluation: alpha, kept, loss, acc, stage
@@ -156,7 +156,7 @@ def search_prunability(
     while j > 0 and ok[j - 1]:
         j -= 1
     if not ok[j]:  # even the unpruned model fails (e.g. a non-finite loss)
-        return SearchResult(float("nan"), total, total, False, curve)
+        return SearchResult(float("nan"), float("nan"), total, False, curve)
     if j == 0:
         return SearchResult(grid[0], kept_count(grid[0], total), total, True, curve)
     lo, hi = grid[j - 1], grid[j]

@@ -14,7 +14,6 @@ Adding a measure is one decorated function (plus its test); the workflow picks i
 
 from __future__ import annotations
 
-import math
 import time
 import traceback
 from dataclasses import dataclass
@@ -87,46 +86,57 @@ def compute_family(
 ) -> dict:
     """Every registered measure of ``family`` for one model, as a JSON-able record.
 
-    A model with non-finite weights (diverged) gets NaN for every measure; a measure
-    that raises gets NaN and its error is recorded; neither stops the job.
+    A model with non-finite weights (diverged) gets NaN for every measure; a family
+    that cannot be set up, or a measure that raises, gets NaN with its error
+    recorded; none of these stops the job.
     """
     if family not in FAMILIES:
         raise KeyError(f"unknown measure family {family!r}; known: {sorted(FAMILIES)}")
     started = time.perf_counter()
     measures = measures_of(family)
-    values, errors, timings = {}, {}, {}
-    context = None
+    values = {m.name: float("nan") for m in measures}
+    errors, timings, details = {}, {}, {}
+
+    def attempt(what: str, fn):
+        try:
+            return fn(), None
+        except Exception:  # recorded, never fatal: one failure must not lose the rest
+            error = traceback.format_exc()
+            log(f"{what} failed:\n{error}")
+            return None, error
+
+    context, error = None, None
     if not all_finite(model):
-        log("model has non-finite weights (diverged): every measure is NaN")
-        values = {m.name: float("nan") for m in measures}
-        errors = {m.name: "non-finite weights" for m in measures}
+        error = "non-finite weights (diverged)"
+        log(f"model has {error}: every measure is NaN")
     else:
-        context = FAMILIES[family](model, init_model, data, settings, log)
+        context, error = attempt(f"setting up family {family}", lambda: FAMILIES[family](model, init_model, data, settings, log))
+    if context is None:
+        errors = {m.name: error for m in measures}
+    else:
         for m in measures:
             t0 = time.perf_counter()
-            try:
-                values[m.name] = float(m.fn(context))
-            except Exception:  # recorded, never fatal: one bad measure must not lose the rest
-                values[m.name] = float("nan")
-                errors[m.name] = traceback.format_exc()
-                log(f"measure {m.name} failed:\n{errors[m.name]}")
+            value, error = attempt(f"measure {m.name}", lambda: float(m.fn(context)))
+            if error is None:
+                values[m.name] = value
+            else:
+                errors[m.name] = error
             timings[m.name] = time.perf_counter() - t0
             log(f"{m.name} = {values[m.name]:.6g}  ({timings[m.name]:.2f} s)")
+        if hasattr(context, "details"):
+            details = attempt(f"details of family {family}", context.details)[0] or {}
     return {
         "family": family,
         "values": values,
         "orientation": {m.name: m.orientation for m in measures},
         "equation": {m.name: m.equation for m in measures},
+        "description": {m.name: m.description for m in measures},
         "errors": errors,
         "settings": settings,
-        "details": context.details() if context is not None and hasattr(context, "details") else {},
+        "details": details,
         "measure_time_s": timings,
         "wall_time_s": time.perf_counter() - started,
     }
-
-
-def is_finite_number(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)
 
 
 # Importing the family modules registers their measures.

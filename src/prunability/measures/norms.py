@@ -45,11 +45,13 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
             prev = children[i - 1][1] if i > 0 else None
             if not isinstance(prev, _FOLDABLE):
                 raise ValueError(f"cannot fold BatchNorm {name!r}: it does not directly follow a Conv/Linear layer")
-            scale = child.weight / torch.sqrt(child.running_var + child.eps)
+            gamma = child.weight if child.affine else torch.ones_like(child.running_var)
+            beta = child.bias if child.affine else torch.zeros_like(child.running_mean)
+            scale = gamma / torch.sqrt(child.running_var + child.eps)
             shape = (-1,) + (1,) * (prev.weight.dim() - 1)
             prev.weight.mul_(scale.view(shape))
             bias = prev.bias if prev.bias is not None else torch.zeros_like(child.running_mean)
-            new_bias = scale * (bias - child.running_mean) + child.bias
+            new_bias = scale * (bias - child.running_mean) + beta
             prev.bias = nn.Parameter(new_bias)
             setattr(parent, name, nn.Identity())
     return model

@@ -1,0 +1,423 @@
+"""Tests for ``prunability.pruning``: masks, rankings, the Pruner, and the search.
+
+Every expected value is derived by hand or in closed form (see the comments);
+property tests (hypothesis) cover the mask invariants over random weight dicts.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from prunability.pruning import (
+    Pruner,
+    kept_count,
+    log_grid,
+    loss_criterion,
+    magnitude_ranks,
+    masks_from_ranks,
+    prunable_weights,
+    random_ranks,
+    search_prunability,
+    sparsity_report,
+)
+
+# --------------------------------------------------------------------------- strategies
+
+shapes = st.lists(st.integers(1, 5), min_size=1, max_size=3).map(tuple)
+alphas = st.floats(min_value=1e-6, max_value=1.0, exclude_min=False, allow_nan=False)
+
+
+@st.composite
+def weight_dicts(draw, ties: bool = False):
+    """A dict of 1-4 tensors of random shapes. With ``ties``, values come from a
+    set of 3 magnitudes (and both signs) so that most |w| are tied."""
+    n = draw(st.integers(1, 4))
+    seed = draw(st.integers(0, 2**31 - 1))
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for i in range(n):
+        shape = draw(shapes)
+        if ties:
+            levels = torch.tensor([0.0, 0.5, -0.5, 1.0, -1.0])
+            idx = torch.randint(0, len(levels), shape, generator=g)
+            out[f"layer{i}.weight"] = levels[idx]
+        else:
+            out[f"layer{i}.weight"] = torch.randn(shape, generator=g)
+    return out
+
+
+def _flat(d: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.flatten() for t in d.values()])
+
+
+def _total(d) -> int:
+    return sum(t.numel() for t in d.values())
+
+
+# --------------------------------------------------------------------------- kept_count
+
+
+def test_kept_count_float_noise_and_edges():
+    # 0.1 + 0.2 = 0.30000000000000004 and (0.1 + 0.2) * 10 = 3.0000000000000004: a naive
+    # ceil would keep 4 of 10; 0.29 * 100 = 28.999999999999996 (below, ceil is right anyway).
+    assert kept_count(0.3, 10) == 3
+    assert (0.1 + 0.2) * 10 > 3
+    assert kept_count(0.1 + 0.2, 10) == 3
+    assert kept_count(0.29, 100) == 29
+    for n in (1, 7, 10, 1000, 123457):
+        assert kept_count(1.0, n) == n
+        assert kept_count(0.0, n) == 0
+    # ceil: 0.25 of 10 is 2.5 -> 3 weights kept; one weight out of 10**6 is kept for a tiny alpha.
+    assert kept_count(0.25, 10) == 3
+    assert kept_count(1e-6, 10**6) == 1
+    assert kept_count(1.5e-6, 10**6) == 2
+
+
+@pytest.mark.parametrize("alpha", [-1e-9, -0.5, 1.0 + 1e-9, 2.0, float("nan"), float("inf")])
+def test_kept_count_out_of_range_raises(alpha):
+    with pytest.raises(ValueError):
+        kept_count(alpha, 10)
+
+
+@given(n=st.integers(1, 10**6), data=st.data())
+def test_kept_count_of_exact_fractions(n, data):
+    # alpha = k/n (rounded to a float) must keep exactly k weights, and alpha = (k + 1/2)/n
+    # must keep k + 1 (= ceil(k + 1/2)), whatever the float rounding of alpha * n.
+    k = data.draw(st.integers(0, n))
+    assert kept_count(k / n, n) == k
+    if k < n:
+        assert kept_count((k + 0.5) / n, n) == k + 1
+
+
+@given(alpha=alphas, n=st.integers(1, 10**5))
+def test_kept_count_is_the_ceiling_away_from_integers(alpha, n):
+    # Exact rational ceiling of alpha * n; kept_count only forgives float noise within
+    # 1e-6 of an integer, so compare where alpha * n is farther than that from one.
+    exact = Fraction(alpha) * n
+    if abs(exact - round(exact)) > Fraction(1, 10**5):
+        assert kept_count(alpha, n) == math.ceil(exact)
+
+
+# --------------------------------------------------------------------------- magnitude masks
+
+
+@settings(max_examples=150, deadline=None)
+@given(weights=weight_dicts(), alpha=alphas)
+def test_magnitude_masks_keep_the_largest(weights, alpha):
+    ranks = magnitude_ranks(weights)
+    total = _total(weights)
+    # ranks are a permutation of 0..|P|-1 with the tensors' shapes
+    assert sorted(_flat(ranks).tolist()) == list(range(total))
+    assert all(ranks[n].shape == w.shape for n, w in weights.items())
+    masks = masks_from_ranks(ranks, alpha)
+    m, w = _flat(masks), _flat(weights).abs()
+    assert set(m.unique().tolist()) <= {0.0, 1.0}
+    assert int(m.sum()) == kept_count(alpha, total)
+    kept, pruned = w[m == 1], w[m == 0]
+    if len(kept) and len(pruned):
+        assert kept.min() >= pruned.max()
+
+
+@settings(max_examples=150, deadline=None)
+@given(weights=weight_dicts(ties=True), alpha=alphas)
+def test_magnitude_masks_exact_count_with_ties(weights, alpha):
+    # Most entries share one of 3 magnitudes: a threshold on |w| could not give the
+    # exact count, the ranking must.
+    masks = masks_from_ranks(magnitude_ranks(weights), alpha)
+    m, w = _flat(masks), _flat(weights).abs()
+    assert int(m.sum()) == kept_count(alpha, _total(weights))
+    kept, pruned = w[m == 1], w[m == 0]
+    if len(kept) and len(pruned):
+        assert kept.min() >= pruned.max()
+
+
+def test_magnitude_ties_many_equal_weights():
+    # 100 equal weights: ceil(0.37 * 100) = 37 kept, exactly.
+    weights = {"a.weight": torch.ones(10, 5), "b.weight": -torch.ones(50)}
+    masks = masks_from_ranks(magnitude_ranks(weights), 0.37)
+    assert int(_flat(masks).sum()) == 37
+
+
+@settings(max_examples=100, deadline=None)
+@given(weights=weight_dicts(), a=alphas, b=alphas)
+def test_magnitude_masks_are_nested(weights, a, b):
+    a1, a2 = max(a, b), min(a, b)
+    ranks = magnitude_ranks(weights)
+    m1, m2 = masks_from_ranks(ranks, a1), masks_from_ranks(ranks, a2)
+    for name in weights:
+        assert torch.all(m2[name] <= m1[name])
+
+
+def test_magnitude_ranks_by_hand():
+    # |w| = [3, 1, 2 | 0.5, 4]: order of decreasing magnitude 4, 3, 2, 1, 0.5.
+    weights = {"a": torch.tensor([3.0, -1.0, 2.0]), "b": torch.tensor([[0.5, -4.0]])}
+    ranks = magnitude_ranks(weights)
+    assert ranks["a"].tolist() == [1, 3, 2]
+    assert ranks["b"].tolist() == [[4, 0]]
+    masks = masks_from_ranks(ranks, 0.4)  # ceil(0.4 * 5) = 2: keep 4 and 3
+    assert masks["a"].tolist() == [1.0, 0.0, 0.0]
+    assert masks["b"].tolist() == [[0.0, 1.0]]
+
+
+# --------------------------------------------------------------------------- random ranks
+
+
+@settings(max_examples=100, deadline=None)
+@given(weights=weight_dicts(), a=alphas, b=alphas, seed=st.integers(0, 10**6))
+def test_random_masks_count_nested_reproducible(weights, a, b, seed):
+    total = _total(weights)
+    ranks = random_ranks(weights, seed)
+    assert sorted(_flat(ranks).tolist()) == list(range(total))
+    again = random_ranks(weights, seed)
+    assert all(torch.equal(ranks[n], again[n]) for n in weights)
+    a1, a2 = max(a, b), min(a, b)
+    m1, m2 = masks_from_ranks(ranks, a1), masks_from_ranks(ranks, a2)
+    assert int(_flat(m1).sum()) == kept_count(a1, total)
+    assert int(_flat(m2).sum()) == kept_count(a2, total)
+    for name in weights:
+        assert torch.all(m2[name] <= m1[name])
+
+
+def test_random_ranks_differ_between_seeds_and_ignore_magnitude():
+    weights = {"a": torch.arange(600.0).view(20, 30), "b": torch.arange(400.0)}
+    r0, r1 = random_ranks(weights, 0), random_ranks(weights, 1)
+    assert not torch.equal(_flat(r0), _flat(r1))
+    # Two random permutations of 1000 agree in ~1 place on average; far fewer than 100.
+    assert int((_flat(r0) == _flat(r1)).sum()) < 100
+    # Independent of the values: same ranks for other weights of the same shapes.
+    other = {"a": torch.randn(20, 30), "b": torch.randn(400)}
+    assert torch.equal(_flat(random_ranks(other, 0)), _flat(r0))
+    # Half the kept entries of a 50% random mask fall in each half of the magnitude order
+    # (not magnitude-based): the 50% largest |w| are not all kept.
+    mask = _flat(masks_from_ranks(r0, 0.5))
+    assert 0 < int(mask[500:].sum()) < 500
+
+
+# --------------------------------------------------------------------------- Pruner
+
+
+def _net() -> nn.Module:
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3),  # weight 2x1x3x3 = 18 entries
+        nn.BatchNorm2d(2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(2 * 2 * 2, 3),  # weight 3x8 = 24 entries
+    )
+    with torch.no_grad():
+        net[1].weight.uniform_(0.5, 2.0)
+        net[1].bias.uniform_(-1, 1)
+        net[1].running_mean.uniform_(-1, 1)
+        net[1].running_var.uniform_(0.5, 2.0)
+    return net
+
+
+def test_prunable_weights_lists_exactly_conv_and_linear_weights():
+    net = _net()
+    pw = prunable_weights(net)
+    assert list(pw) == ["0.weight", "4.weight"]
+    assert pw["0.weight"] is net[0].weight and pw["4.weight"] is net[4].weight
+    nested = nn.Sequential(nn.Sequential(nn.Conv1d(2, 3, 1), nn.BatchNorm1d(3)), nn.Linear(3, 1, bias=False), nn.Conv3d(1, 1, 1))
+    assert list(prunable_weights(nested)) == ["0.0.weight", "1.weight", "2.weight"]
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.3, 0.5, 0.99, 1.0])
+def test_pruner_writes_masks_and_restores(alpha):
+    net = _net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    ranks = magnitude_ranks(prunable_weights(net))
+    pruner = Pruner(net, ranks)
+    assert pruner.total == 18 + 24
+    k = pruner.prune_to(alpha)
+    assert k == kept_count(alpha, 42)
+    masks = masks_from_ranks(ranks, alpha)
+    sd = net.state_dict()
+    for name in ("0.weight", "4.weight"):
+        assert torch.equal(sd[name], before[name] * masks[name])
+    assert int(sum((sd[n] != 0).sum() for n in ("0.weight", "4.weight"))) == k  # randn weights are nonzero
+    for name in before:  # biases, BN affine parameters and buffers untouched
+        if name not in ("0.weight", "4.weight"):
+            assert torch.equal(sd[name], before[name]), name
+    pruner.restore()
+    for name, value in net.state_dict().items():
+        assert torch.equal(value, before[name]), name
+
+
+def test_pruner_goes_back_up_from_the_original():
+    # Pruning to 10% then to 90% gives original * mask(90%), not the 10%-pruned weights.
+    net = _net()
+    before = {k: v.clone() for k, v in prunable_weights(net).items()}
+    ranks = magnitude_ranks(prunable_weights(net))
+    pruner = Pruner(net, ranks)
+    pruner.prune_to(0.1)
+    pruner.prune_to(0.9)
+    masks = masks_from_ranks(ranks, 0.9)
+    for name, w in prunable_weights(net).items():
+        assert torch.equal(w.detach(), before[name] * masks[name])
+
+
+def test_pruner_rejects_mismatched_ranking():
+    net = _net()
+    ranks = magnitude_ranks({"0.weight": net[0].weight})
+    with pytest.raises(ValueError):
+        Pruner(net, ranks)
+
+
+# --------------------------------------------------------------------------- sparsity_report
+
+
+def test_sparsity_report_by_hand():
+    masks = {"a": torch.tensor([1.0, 0.0, 1.0, 1.0]), "b": torch.zeros(2, 3)}
+    rep = sparsity_report(masks)
+    # 3 of 4 kept in a, 0 of 6 in b: 3 of 10 overall.
+    assert rep["kept"] == 3 and rep["total"] == 10
+    assert rep["kept_fraction"] == pytest.approx(0.3)
+    assert rep["layers"] == {"a": {"kept": 3, "total": 4}, "b": {"kept": 0, "total": 6}}
+    assert math.isnan(sparsity_report({})["kept_fraction"])
+
+
+@settings(max_examples=50, deadline=None)
+@given(weights=weight_dicts(), alpha=alphas)
+def test_sparsity_report_matches_kept_count(weights, alpha):
+    rep = sparsity_report(masks_from_ranks(magnitude_ranks(weights), alpha))
+    assert rep["total"] == _total(weights)
+    assert rep["kept"] == kept_count(alpha, rep["total"])
+
+
+# --------------------------------------------------------------------------- loss_criterion
+
+
+def test_loss_criterion_bound_by_hand():
+    passes = loss_criterion(2.0, 0.1, 0.05)
+    # bound = (1 + 0.1) * 2 + 0.05 = 2.25
+    assert passes.bound == pytest.approx(2.25)
+    assert passes(2.25 - 1e-9, 0.0)
+    assert not passes(2.25 + 1e-9, 1.0)
+    assert passes(0.0, 0.0)
+    assert not passes(float("nan"), 1.0)
+    assert not passes(float("inf"), 1.0)
+    # zero tolerances: exactly the unpruned loss passes, anything larger fails
+    # a non-finite unpruned loss gives a bound that nothing passes (inf <= inf is not enough)
+    assert not loss_criterion(float("inf"), 0.0, 0.0)(float("inf"), 1.0)
+    assert not loss_criterion(float("nan"), 0.0, 0.0)(1.0, 1.0)
+    strict = loss_criterion(0.7, 0.0, 0.0)
+    assert strict(0.7, 0.0) and not strict(np.nextafter(0.7, 1.0), 0.0)
+
+
+@given(
+    base=st.floats(0, 100, allow_nan=False),
+    rel=st.floats(0, 2, allow_nan=False),
+    abs_=st.floats(0, 2, allow_nan=False),
+)
+def test_loss_criterion_property(base, rel, abs_):
+    passes = loss_criterion(base, rel, abs_)
+    bound = (1 + rel) * base + abs_
+    assert passes.bound == bound
+    assert passes(bound, 0.0)
+    assert passes(base, 0.0)  # the unpruned model itself always passes
+    assert not passes(float(np.nextafter(bound, np.inf)), 1.0)
+    assert not passes(float("nan"), 1.0)
+
+
+# --------------------------------------------------------------------------- search_prunability
+
+
+def _recording(fn):
+    calls = []
+
+    def evaluate(alpha):
+        calls.append(alpha)
+        return fn(alpha), 0.5
+
+    return evaluate, calls
+
+
+def test_search_inverse_loss_closed_form():
+    # loss(alpha) = 1/alpha, criterion loss <= 4  <=>  alpha >= 1/4: the answer is 0.25.
+    total, refine_tol = 10**6, 1e-4  # tol = max(1e-4, 1e-6) = 1e-4
+    grid = log_grid(1e-3, 30)
+    evaluate, calls = _recording(lambda a: 1.0 / a)
+    passes = loss_criterion(4.0, 0.0, 0.0)
+    res = search_prunability(evaluate, passes, grid, total, refine_tol)
+    assert 0.25 <= res.alpha <= 0.25 + refine_tol
+    assert passes(*evaluate(res.alpha))
+    assert not passes(*evaluate(res.alpha - refine_tol))
+    assert res.kept == kept_count(res.alpha, total)
+    assert res.total == total and not res.at_lower_limit
+    # curve: every grid point (sorted, 1.0 last) then the refine points, in call order
+    assert [c["alpha"] for c in res.curve] == calls[: len(res.curve)]
+    assert [c["stage"] for c in res.curve] == ["grid"] * 30 + ["refine"] * (len(res.curve) - 30)
+    assert [c["alpha"] for c in res.curve[:30]] == pytest.approx(list(grid))
+    assert len(res.curve) > 30
+    for c in res.curve:
+        assert c["loss"] == pytest.approx(1.0 / c["alpha"])
+        assert c["acc"] == 0.5
+        assert c["kept"] == kept_count(c["alpha"], total)
+        assert c["passes"] == (c["alpha"] >= 0.25)
+    # bisection of the bracket (grid point below 0.25, grid point above): the number of
+    # refine steps is ceil(log2(width / tol)).
+    lo = max(a for a in grid if a < 0.25)
+    hi = min(a for a in grid if a >= 0.25)
+    assert len(res.curve) - 30 == math.ceil(math.log2((hi - lo) / refine_tol))
+
+
+def test_search_robust_rule_ignores_isolated_passing_point():
+    # Passes below 0.15 (an isolated lucky region), fails on [0.15, 0.25), passes above:
+    # the robust answer is 0.25, not the grid point 0.1.
+    def loss(a):
+        return 0.0 if (a < 0.15 or a >= 0.25) else 10.0
+
+    evaluate, _ = _recording(loss)
+    res = search_prunability(evaluate, loss_criterion(1.0, 0.0, 0.0), [0.5, 0.1, 0.3, 0.2, 1.0], 10**6, 1e-3)
+    assert 0.25 <= res.alpha <= 0.251
+    assert not res.at_lower_limit
+    assert [c["alpha"] for c in res.curve[:5]] == [0.1, 0.2, 0.3, 0.5, 1.0]  # the grid is sorted
+    assert res.curve[0]["passes"] and not res.curve[1]["passes"]
+    assert all(0.2 < c["alpha"] < 0.3 for c in res.curve[5:])  # only the bracket is refined
+
+
+def test_search_all_grid_points_pass_is_at_lower_limit():
+    grid = log_grid(1e-3, 12)
+    evaluate, _ = _recording(lambda a: 0.0)
+    res = search_prunability(evaluate, loss_criterion(0.0, 0.0, 0.0), grid, 5000, 1e-3)
+    assert res.at_lower_limit
+    assert res.alpha == pytest.approx(1e-3)
+    assert res.kept == kept_count(1e-3, 5000) == 5
+    assert len(res.curve) == 12 and all(c["stage"] == "grid" for c in res.curve)
+
+
+def test_search_unpruned_model_fails_gives_nan():
+    grid = log_grid(1e-2, 8)
+    evaluate, _ = _recording(lambda a: float("nan"))
+    res = search_prunability(evaluate, loss_criterion(1.0, 0.0, 0.0), grid, 100, 1e-3)
+    assert math.isnan(res.alpha)
+    assert not res.at_lower_limit
+    assert len(res.curve) == 8 and not any(c["passes"] for c in res.curve)
+
+
+def test_search_appends_one_and_never_refines_below_one_weight():
+    # Grid without 1.0: it is appended. total = 10: the step is 1/10 > refine_tol, so the
+    # bracket (0.1, 1.0) of width 0.9 needs ceil(log2(0.9 / 0.1)) = 4 bisections at most.
+    # loss passes iff at least 5 of 10 weights are kept (alpha > 0.4).
+    total = 10
+    evaluate, _ = _recording(lambda a: 0.0 if kept_count(a, total) >= 5 else 1.0)
+    res = search_prunability(evaluate, loss_criterion(0.0, 0.0, 0.0), [0.1], total, 1e-9)
+    assert [c["alpha"] for c in res.curve[:2]] == [0.1, 1.0]
+    assert len(res.curve) - 2 == math.ceil(math.log2(0.9 / 0.1))
+    assert res.kept == 5
+    assert 0.4 < res.alpha <= 0.5
+
+
+def test_log_grid():
+    g = log_grid(1e-3, 4)
+    assert g[0] == pytest.approx(1e-3) and g[-1] == 1.0
+    assert np.allclose(g, [1e-3, 1e-2, 1e-1, 1.0])
