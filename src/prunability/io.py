@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
-
-import torch
 
 
 @contextmanager
@@ -44,15 +43,36 @@ def load_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
 
 
+# torch is imported where it is used: the analysis jobs (table, statistics,
+# figures) run in an environment without it.
+
+
 def save_torch(path: str | os.PathLike, obj: Any) -> None:
     """``torch.save`` atomically."""
+    import torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
-def load_torch(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+def load_torch(path: str | os.PathLike, map_location="cpu") -> Any:
     """Load tensors and plain containers only (no pickled code)."""
+    import torch
+
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def save_csv(path: str | os.PathLike, frame) -> None:
+    """``DataFrame.to_csv`` atomically, without the index."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def redirect_output(log_path: str | os.PathLike) -> None:
+    """Send this job's stdout and stderr (progress lines, warnings, tracebacks) to its log file."""
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    stream = open(log_path, "a", buffering=1)
+    sys.stdout = sys.stderr = stream
 
 
 def save_text(path: str | os.PathLike, text: str) -> None:

@@ -295,10 +295,9 @@ def train_model(
     return TrainResult(init_state, final_state, summary, curve)
 
 
-def load_trained(hp: dict, model_cfg: dict, split: dict, state_path: str | Path, device: str | torch.device = "cpu"):
-    """Rebuild a cell's model, load a saved state_dict, return (model in eval mode, DeviceData)."""
-    data = DeviceData.from_split(split, device)
+def load_model(hp: dict, model_cfg: dict, data: DeviceData, state_path: str | Path) -> nn.Module:
+    """Rebuild a cell's model on the data's device and load a saved state_dict (eval mode)."""
+    device = data.x_train.device
     model = model_for(hp, model_cfg, data).to(device)
     model.load_state_dict(load_torch(state_path, map_location=device))
-    model.eval()
-    return model, data
+    return model.eval()

@@ -1,0 +1,56 @@
+"""The grid of a study and the checks a JSON schema cannot express.
+
+Used by the Snakefile before any job is scheduled, so a bad configuration stops
+the run with a message naming the offending key.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pandas as pd
+
+
+class ConfigError(ValueError):
+    """A configuration value that is invalid in combination with others."""
+
+
+def full_factorial(grid: dict[str, list]) -> pd.DataFrame:
+    """One row per combination of the grid's values, columns in the grid's order."""
+    axes = list(grid)
+    return pd.DataFrame(list(itertools.product(*(grid[a] for a in axes))), columns=axes)
+
+
+def native(value):
+    """numpy scalars (from pandas / Paramspace) as plain Python values, for JSON and torch."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def cell_hyperparameters(config: dict, instance: dict) -> dict:
+    """Every hyperparameter of one grid cell: the fixed values, overridden by the cell's axes."""
+    hp = dict(config["hyperparameters"])
+    hp.update({k: native(v) for k, v in instance.items()})
+    # Keep integer-valued axes integral ("width~2" must give the same model as width: 2).
+    for key in ("depth", "batch_size", "seed"):
+        if isinstance(hp[key], float) and hp[key].is_integer():
+            hp[key] = int(hp[key])
+    return hp
+
+
+def check_config(config: dict) -> None:
+    """Cross-field checks after schema validation; raises ConfigError naming the key."""
+    data = config["data"]
+    if data["source"] == "cifar10" and data["local_dir"] is not None:
+        folder = Path(data["local_dir"])
+        if not folder.is_dir():
+            raise ConfigError(f"data.local_dir: folder {str(folder)!r} does not exist")
+    if data["source"] != "cifar10" and data["local_dir"] is not None:
+        raise ConfigError(f"data.local_dir is set but data.source is {data['source']!r} (it is read only for cifar10)")
+    if config["figures"]["target"] not in config["statistics"]["targets"]:
+        raise ConfigError(
+            f"figures.target {config['figures']['target']!r} is not one of statistics.targets "
+            f"{config['statistics']['targets']}"
+        )
+    if config["data"]["source"] == "digits" and config["hyperparameters"]["augment"] and config["train"]["augment_flip"]:
+        raise ConfigError("train.augment_flip: horizontal flips change the meaning of digits; turn it off for data.source digits")
