@@ -1,0 +1,47 @@
+# prunability: does robustness to pruning predict generalization? (Kuhn et al. 2021)
+#
+#   prepare_data -> train_model (one job per grid cell) -> measure_<family> (per cell)
+#     -> collect_table -> statistics -> figures (+ snakemake --report)
+#
+# Read the rule files in order; each stage has one rule file and one library module.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/measures.smk"
+include: "workflow/rules/collect.smk"
+include: "workflow/rules/statistics.smk"
+include: "workflow/rules/figures.smk"
+
+
+report: "workflow/report/workflow.rst"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.figures.output,
+        rules.statistics.output,
+
+
+rule train_all:
+    input:
+        expand(f"{MODELS}/{{cell}}/train.json", cell=CELLS),
+
+
+rule measures_all:
+    input:
+        measure_outputs(),
+
+
+rule stats_all:
+    input:
+        rules.statistics.output,

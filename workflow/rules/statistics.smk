@@ -1,0 +1,26 @@
+# Stage 5: Kendall tau (tau-a as Jiang et al., and tau-b) and granulated Kendall
+# psi / Psi of every measure against every generalization target.
+# Library: prunability.stats
+
+
+rule statistics:
+    """Rank statistics; non-converged and non-finite rows are excluded and counted."""
+    input:
+        table=rules.collect_table.output.table,
+        measure_info=rules.collect_table.output.measure_info,
+    output:
+        summary=report(
+            f"{RESULTS}/stats/summary.csv",
+            caption="../report/summary.rst",
+            category="Statistics",
+        ),
+        granulated=f"{RESULTS}/stats/granulated.csv",
+    params:
+        targets=config["statistics"]["targets"],
+        axes=[axis for axis, values in config["grid"].items() if len(values) > 1],
+    log:
+        f"{LOGS}/statistics.log",
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../scripts/statistics.py"

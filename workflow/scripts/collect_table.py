@@ -1,0 +1,17 @@
+"""Rule collect_table: gather train.json and every measure JSON into one tidy table."""
+
+from prunability.io import load_json, redirect_output, save_csv
+from prunability.table import build_tables
+
+redirect_output(snakemake.log[0])
+p = snakemake.params
+summaries = [load_json(f"{p.models}/{cell}/train.json") for cell in p.cells]
+records = [[load_json(f"{p.measures}/{cell}/{family}.json") for family in p.families] for cell in p.cells]
+table, info, curves = build_tables(p.cells, summaries, records)
+save_csv(snakemake.output.table, table)
+save_csv(snakemake.output.measure_info, info)
+save_csv(snakemake.output.curves, curves)
+print(
+    f"{len(table)} models, {len(info)} measures; converged: {int(table['is.converged'].sum())}, "
+    f"diverged: {int(table['is.diverged'].sum())}, all values finite: {int(table['is.finite'].sum())}"
+)
