@@ -38,6 +38,21 @@ def cell_hyperparameters(config: dict, instance: dict) -> dict:
     return hp
 
 
+def config_error_message(error: BaseException) -> str:
+    """'<key path>: <what is wrong>' for a schema ValidationError, also when it is
+    wrapped in Snakemake's WorkflowError (found on the exception chain); otherwise
+    the error's own message."""
+    import jsonschema
+
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, jsonschema.ValidationError):
+            path = ".".join(str(p) for p in cause.absolute_path) or "(top level)"
+            return f"{path}: {cause.message}"
+        cause = cause.__cause__ or cause.__context__
+    return str(error)
+
+
 def check_config(config: dict) -> None:
     """Cross-field checks after schema validation; raises ConfigError naming the key."""
     data = config["data"]

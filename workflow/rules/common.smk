@@ -3,20 +3,37 @@
 import os
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import Paramspace, validate
 
 # Jobs import the library from src/, also inside per-rule conda envs where the
-# package itself is not installed.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")) if p
+# package itself is not installed. The variable is set here for the jobs (every
+# process that parses this file, cluster nodes included, sets it again); nothing
+# is required from the user's environment.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        p
+        for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH"))
+        if p
+    )
 )
 
-from prunability.config import cell_hyperparameters, check_config, full_factorial
+from prunability.config import (
+    cell_hyperparameters,
+    check_config,
+    config_error_message,
+    full_factorial,
+)
 
 # Unknown keys and bad values stop the run here, before any job, naming the key;
 # defaults from the schema are filled in.
-validate(config, "../schemas/config.schema.yaml")
-check_config(config)
+try:
+    validate(config, "../schemas/config.schema.yaml")
+    check_config(config)
+except Exception as error:
+    raise WorkflowError(
+        f"invalid configuration: {config_error_message(error)}"
+    ) from None
 
 RESULTS = f"results/{config['study']}"
 MODELS = f"{RESULTS}/models"
@@ -37,6 +54,19 @@ wildcard_constraints:
 def cell_hp(wildcards):
     """All hyperparameters of the cell named by the wildcards."""
     return cell_hyperparameters(config, GRID.instance(wildcards))
+
+
+def data_inputs(wildcards):
+    """The downloaded archive, when CIFAR-10 is not read from a local folder."""
+    data = config["data"]
+    if data["source"] == "cifar10" and data["local_dir"] is None:
+        return {"archive": f"{data['download_dir']}/cifar-10-python.tar.gz"}
+    return {}
+
+
+def family_outputs(family):
+    """One family's JSON for every cell, in the order of CELLS."""
+    return expand(f"{MEASURES}/{{cell}}/{family}.json", cell=CELLS)
 
 
 def measure_outputs():

@@ -5,22 +5,15 @@ rule download_cifar10:
     """The official CIFAR-10 archive, verified against its MD5 (only when data.local_dir is unset)."""
     output:
         archive=f"{config['data']['download_dir']}/cifar-10-python.tar.gz",
-    params:
-        url=config["data"]["url"],
-        md5=config["data"]["md5"],
     log:
         f"{LOGS}/download_cifar10.log",
     conda:
         "../../envs/torch.yaml"
+    params:
+        url=config["data"]["url"],
+        md5=config["data"]["md5"],
     script:
         "../scripts/download_cifar10.py"
-
-
-def data_inputs(wildcards):
-    data = config["data"]
-    if data["source"] == "cifar10" and data["local_dir"] is None:
-        return {"archive": rules.download_cifar10.output.archive}
-    return {}
 
 
 rule prepare_data:
@@ -30,11 +23,15 @@ rule prepare_data:
     output:
         split=f"{RESULTS}/data/split.pt",
         summary=f"{RESULTS}/data/summary.json",
-    params:
-        data={k: v for k, v in config["data"].items() if k not in ("url", "md5", "download_dir")},
     log:
         f"{LOGS}/prepare_data.log",
     conda:
         "../../envs/torch.yaml"
+    params:
+        data={
+            k: v
+            for k, v in config["data"].items()
+            if k not in ("url", "md5", "download_dir")
+        },
     script:
         "../scripts/prepare_data.py"

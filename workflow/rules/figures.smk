@@ -23,12 +23,12 @@ rule figures:
             caption="../report/pruning_curves.rst",
             category="Figures",
         ),
-    params:
-        figures=config["figures"],
-        axes=[axis for axis, values in config["grid"].items() if len(values) > 1],
     log:
         f"{LOGS}/figures.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        figures=config["figures"],
+        axes=[axis for axis, values in config["grid"].items() if len(values) > 1],
     script:
         "../scripts/figures.py"

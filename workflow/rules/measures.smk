@@ -11,21 +11,21 @@ rule measure_pruning:
         final=rules.train_model.output.final,
     output:
         f"{MEASURES}/{CELL}/pruning.json",
-    params:
-        family="pruning",
-        settings=config["measures"]["pruning"],
-        hp=cell_hp,
-        model=config["model"],
-        device=config["device"],
-    threads: 1
-    resources:
-        gpu=config["resources"]["gpus_per_job"],
     log:
         f"{LOGS}/measure_pruning/{CELL}.log",
     benchmark:
         f"{BENCHMARKS}/measure_pruning/{CELL}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=config["resources"]["gpus_per_job"],
+    params:
+        family="pruning",
+        settings=config["measures"]["pruning"],
+        hp=cell_hp,
+        model=config["model"],
+        device=config["device"],
     script:
         "../scripts/measure.py"
 
@@ -38,20 +38,20 @@ rule measure_norms:
         final=rules.train_model.output.final,
     output:
         f"{MEASURES}/{CELL}/norms.json",
-    params:
-        family="norms",
-        settings=config["measures"]["norms"],
-        hp=cell_hp,
-        model=config["model"],
-        device=config["device"],
-    threads: 1
-    resources:
-        gpu=config["resources"]["gpus_per_job"],
     log:
         f"{LOGS}/measure_norms/{CELL}.log",
     benchmark:
         f"{BENCHMARKS}/measure_norms/{CELL}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=config["resources"]["gpus_per_job"],
+    params:
+        family="norms",
+        settings=config["measures"]["norms"],
+        hp=cell_hp,
+        model=config["model"],
+        device=config["device"],
     script:
         "../scripts/measure.py"

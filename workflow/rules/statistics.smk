@@ -15,12 +15,12 @@ rule statistics:
             category="Statistics",
         ),
         granulated=f"{RESULTS}/stats/granulated.csv",
-    params:
-        targets=config["statistics"]["targets"],
-        axes=[axis for axis, values in config["grid"].items() if len(values) > 1],
     log:
         f"{LOGS}/statistics.log",
     conda:
         "../../envs/analysis.yaml"
+    params:
+        targets=config["statistics"]["targets"],
+        axes=[axis for axis, values in config["grid"].items() if len(values) > 1],
     script:
         "../scripts/statistics.py"

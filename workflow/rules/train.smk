@@ -11,20 +11,20 @@ rule train_model:
         final=f"{MODELS}/{CELL}/final.pt",
         summary=f"{MODELS}/{CELL}/train.json",
         curve=f"{MODELS}/{CELL}/curve.csv",
-    params:
-        hp=cell_hp,
-        model=config["model"],
-        train=config["train"],
-        device=config["device"],
-        checkpoint=f"{RESULTS}/checkpoints/{CELL}/in_progress.pt",
-    threads: 1
-    resources:
-        gpu=config["resources"]["gpus_per_job"],
     log:
         f"{LOGS}/train_model/{CELL}.log",
     benchmark:
         f"{BENCHMARKS}/train_model/{CELL}.tsv"
     conda:
         "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=config["resources"]["gpus_per_job"],
+    params:
+        hp=cell_hp,
+        model=config["model"],
+        train=config["train"],
+        device=config["device"],
+        checkpoint=f"{RESULTS}/checkpoints/{CELL}/in_progress.pt",
     script:
         "../scripts/train_model.py"

@@ -5,8 +5,9 @@ from prunability.table import build_tables
 
 redirect_output(snakemake.log[0])
 p = snakemake.params
-summaries = [load_json(f"{p.models}/{cell}/train.json") for cell in p.cells]
-records = [[load_json(f"{p.measures}/{cell}/{family}.json") for family in p.families] for cell in p.cells]
+# Each input list follows the order of p.cells.
+summaries = [load_json(path) for path in snakemake.input.train]
+records = [[load_json(snakemake.input[family][i]) for family in p.families] for i in range(len(p.cells))]
 table, info, curves = build_tables(p.cells, summaries, records)
 save_csv(snakemake.output.table, table)
 save_csv(snakemake.output.measure_info, info)
