@@ -26,6 +26,7 @@ import pickle
 import shutil
 import tarfile
 import urllib.request
+import zlib
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -80,17 +81,19 @@ def download_cifar10(url: str, archive: str | Path, md5: str, log: Callable[[str
     (corrupt or truncated download) is never left at ``archive``.
     """
     archive = Path(archive)
+    md5 = md5.lower()
     if archive.exists():
         if md5sum(archive) == md5:
             log(f"{archive} already present, MD5 verified")
             return archive
-        log(f"{archive} has the wrong MD5; downloading again")
+        log(f"{archive} has the wrong MD5; removing it and downloading again")
+        archive.unlink()
     log(f"downloading {url}")
     with atomic_path(archive) as tmp:
         try:
             with urllib.request.urlopen(url) as response, open(tmp, "wb") as out:
                 shutil.copyfileobj(response, out, length=1 << 20)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a malformed URL
             raise DataError(f"could not download CIFAR-10 from {url}: {exc}") from exc
         got = md5sum(tmp)
         if got != md5:
@@ -151,7 +154,7 @@ def read_cifar10_archive(archive: str | Path) -> dict:
                 return tar.extractfile(member).read()
 
             return _cifar10_from_files(read, str(archive))
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise DataError(f"{archive}: corrupt or truncated archive ({exc})") from exc
 
 
@@ -165,7 +168,10 @@ def verify_sha256sums(folder: Path) -> bool:
     for line in sums.read_text().splitlines():
         if not line.strip():
             continue
-        digest, name = line.split(maxsplit=1)
+        fields = line.split(maxsplit=1)
+        if len(fields) != 2:
+            raise DataError(f"{sums}: malformed line {line!r} (expected '<sha256>  <file>')")
+        digest, name = fields
         path = sums.parent / name.lstrip("*")
         if not path.exists():
             continue  # SHA256SUMS may list files outside this data set
