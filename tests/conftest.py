@@ -1,0 +1,49 @@
+"""Shared helpers: a private copy of the workflow, and running snakemake in it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+# What a fresh clone needs to run the workflow (results/ and .snakemake/ stay behind).
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "configs", "workflow", "envs", "profiles", "src")
+
+
+def copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def snakemake(cwd: Path, *args: str, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
+    """Run snakemake (from this interpreter's environment) in ``cwd``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"snakemake {' '.join(args)} failed (rc {result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def load_preset(name: str) -> dict:
+    return yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())

@@ -1,0 +1,199 @@
+"""Tests for ``prunability.config``: the factorial grid, a cell's hyperparameters,
+the cross-field checks, and error messages for schema violations."""
+
+from __future__ import annotations
+
+import copy
+
+import jsonschema
+import numpy as np
+import pytest
+from snakemake.exceptions import WorkflowError
+
+from prunability.config import (
+    ConfigError,
+    cell_hyperparameters,
+    check_config,
+    config_error_message,
+    full_factorial,
+)
+
+# --------------------------------------------------------------------------- full_factorial
+
+
+def test_full_factorial_rows_columns_and_order():
+    grid = {"depth": [2, 3], "width": [1, 2, 4], "batchnorm": [True, False]}
+    frame = full_factorial(grid)
+    assert len(frame) == 2 * 3 * 2
+    assert list(frame.columns) == ["depth", "width", "batchnorm"]
+    expected = [(d, w, b) for d in (2, 3) for w in (1, 2, 4) for b in (True, False)]  # first axis slowest
+    assert [tuple(r) for r in frame.itertuples(index=False)] == expected
+    assert list(frame["depth"][:6]) == [2] * 6 and list(frame["batchnorm"][:4]) == [True, False, True, False]
+
+
+def test_full_factorial_column_order_follows_the_grid_not_the_alphabet():
+    frame = full_factorial({"z": [1], "a": [0.5, 0.25]})
+    assert list(frame.columns) == ["z", "a"]
+    assert frame.to_dict("records") == [{"z": 1, "a": 0.5}, {"z": 1, "a": 0.25}]
+
+
+def test_full_factorial_single_axis_and_empty_axis():
+    assert full_factorial({"dropout": [0.0, 0.1, 0.2]})["dropout"].tolist() == [0.0, 0.1, 0.2]
+    empty = full_factorial({"depth": [1, 2], "width": []})
+    assert len(empty) == 0 and list(empty.columns) == ["depth", "width"]
+
+
+# --------------------------------------------------------------------------- cell_hyperparameters
+
+
+FIXED = {"optimizer": "adam", "lr": 0.01, "batch_size": 64, "weight_decay": 0.0, "augment": False, "seed": 0,
+         "depth": 1, "width": 1, "batchnorm": True, "dropout": 0.0}
+
+
+def test_cell_values_override_fixed_ones():
+    config = {"hyperparameters": dict(FIXED)}
+    before = copy.deepcopy(config)
+    hp = cell_hyperparameters(config, {"depth": 3, "lr": 0.1, "dropout": 0.2})
+    assert hp == {**FIXED, "depth": 3, "lr": 0.1, "dropout": 0.2}
+    assert config == before  # the config is not modified
+
+
+def test_numpy_scalars_become_python_types():
+    config = {"hyperparameters": dict(FIXED)}
+    row = full_factorial({"depth": [2], "width": [1.5], "batchnorm": [False], "dropout": [0.1]}).iloc[0]
+    instance = dict(row)
+    assert isinstance(instance["depth"], np.integer) and isinstance(instance["batchnorm"], np.bool_)
+    hp = cell_hyperparameters(config, instance)
+    assert hp["depth"] == 2 and type(hp["depth"]) is int
+    assert hp["width"] == 1.5 and type(hp["width"]) is float
+    assert hp["batchnorm"] is False and type(hp["batchnorm"]) is bool
+    assert hp["dropout"] == 0.1 and type(hp["dropout"]) is float
+
+
+def test_integral_floats_become_int_for_depth_batch_size_seed():
+    config = {"hyperparameters": dict(FIXED)}
+    hp = cell_hyperparameters(config, {"depth": np.float64(2.0), "batch_size": 128.0, "seed": np.float32(3.0),
+                                       "width": 2.0, "lr": 1.0})
+    for key, value in (("depth", 2), ("batch_size", 128), ("seed", 3)):
+        assert hp[key] == value and type(hp[key]) is int, key
+    # other axes keep their float type (only integer-valued axes are converted)
+    assert type(hp["width"]) is float and type(hp["lr"]) is float
+    # a non-integral float is left alone
+    assert cell_hyperparameters(config, {"depth": 2.5})["depth"] == 2.5
+
+
+# --------------------------------------------------------------------------- check_config
+
+
+def good_config(**data) -> dict:
+    return {
+        "data": {"source": "digits", "local_dir": None, **data},
+        "hyperparameters": {"augment": True},
+        "train": {"augment_flip": False},
+        "statistics": {"targets": ["acc_gap", "loss_gap", "test_error", "test_loss"]},
+        "figures": {"target": "acc_gap"},
+    }
+
+
+def test_good_configs_pass(tmp_path):
+    check_config(good_config())
+    check_config(good_config(source="cifar10", local_dir=str(tmp_path)))
+    cifar_flip = good_config(source="cifar10")
+    cifar_flip["train"]["augment_flip"] = True
+    check_config(cifar_flip)
+    no_augment = good_config()
+    no_augment["hyperparameters"]["augment"] = False
+    no_augment["train"]["augment_flip"] = True  # flips are off when augment is off
+    check_config(no_augment)
+
+
+def test_local_dir_missing_folder(tmp_path):
+    with pytest.raises(ConfigError, match=r"^data\.local_dir") as info:
+        check_config(good_config(source="cifar10", local_dir=str(tmp_path / "missing")))
+    assert "missing" in str(info.value)
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError, match=r"data\.local_dir"):
+        check_config(good_config(source="cifar10", local_dir=str(a_file)))
+
+
+def test_local_dir_with_digits(tmp_path):
+    with pytest.raises(ConfigError, match=r"data\.local_dir") as info:
+        check_config(good_config(local_dir=str(tmp_path)))
+    assert "digits" in str(info.value)
+
+
+def test_figure_target_must_be_a_statistics_target():
+    config = good_config()
+    config["figures"]["target"] = "test_acc"
+    with pytest.raises(ConfigError, match=r"figures\.target") as info:
+        check_config(config)
+    assert "test_acc" in str(info.value)
+
+
+def test_augment_flip_with_digits():
+    config = good_config()
+    config["train"]["augment_flip"] = True
+    with pytest.raises(ConfigError, match=r"train\.augment_flip"):
+        check_config(config)
+
+
+def test_config_error_is_a_value_error():
+    assert issubclass(ConfigError, ValueError)
+
+
+# --------------------------------------------------------------------------- config_error_message
+
+
+SCHEMA = {"type": "object", "properties": {"a": {"type": "object", "properties": {"b": {"type": "number", "minimum": 0}}}}}
+
+
+def validation_error() -> jsonschema.ValidationError:
+    with pytest.raises(jsonschema.ValidationError) as info:
+        jsonschema.validate({"a": {"b": -1}}, SCHEMA)
+    return info.value
+
+
+def test_message_of_a_validation_error():
+    error = validation_error()
+    message = config_error_message(error)
+    assert message.startswith("a.b: ")
+    assert message == f"a.b: {error.message}"
+    assert "-1" in message
+
+
+def test_message_at_top_level():
+    with pytest.raises(jsonschema.ValidationError) as info:
+        jsonschema.validate(5, SCHEMA)
+    assert config_error_message(info.value).startswith("(top level): ")
+
+
+def test_message_through_explicit_cause():
+    error = validation_error()
+    try:
+        raise WorkflowError("x") from error
+    except WorkflowError as wrapped:
+        assert wrapped.__cause__ is error
+        assert config_error_message(wrapped).startswith("a.b: ")
+
+
+def test_message_through_implicit_context():
+    try:
+        try:
+            jsonschema.validate({"a": {"b": -1}}, SCHEMA)
+        except jsonschema.ValidationError:
+            raise WorkflowError("config file invalid")
+    except WorkflowError as wrapped:
+        assert wrapped.__cause__ is None and wrapped.__context__ is not None
+        assert config_error_message(wrapped).startswith("a.b: ")
+
+
+def test_message_of_a_plain_error():
+    assert config_error_message(ValueError("plain problem")) == "plain problem"
+    try:
+        try:
+            raise KeyError("k")
+        except KeyError:
+            raise ValueError("outer")
+    except ValueError as error:
+        assert config_error_message(error) == "outer"  # no ValidationError on the chain

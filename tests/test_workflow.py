@@ -1,0 +1,229 @@
+"""The workflow end to end, on a tiny study, in a private copy of the repository.
+
+- a full run: every stage's outputs, a diverged model recorded and excluded, the report;
+- rerun triggers: a measure setting reruns only that family, never training;
+- resume: a training job killed part-way and rerun ends with the same weights as an
+  uninterrupted one;
+- bad configurations stop the run before any job, naming the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import copy_workflow, load_preset, snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+# The smoke preset plus a learning-rate axis whose second value makes Adam fail
+# (mostly a NaN loss within a few epochs): 2 x 2 x 2 = 8 models.
+E2E = load_preset("smoke")
+E2E["study"] = "e2e"
+E2E["grid"]["lr"] = [0.01, 1.0e8]
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    root = copy_workflow(tmp_path_factory.mktemp("e2e"))
+    write_config(root / "e2e.yaml", E2E)
+    snakemake(root, "--cores", "2", "--configfile", "e2e.yaml")
+    return root, root / "results" / "e2e"
+
+
+def test_every_stage_writes_its_outputs(e2e):
+    root, results = e2e
+    cells = sorted(p.parent.relative_to(results / "models").as_posix() for p in (results / "models").rglob("train.json"))
+    assert len(cells) == 8
+    assert cells[0] == "depth~1/batchnorm~False/lr~0.01"
+    split = torch.load(results / "data" / "split.pt", weights_only=True)
+    assert split["x_train"].dtype == torch.uint8 and len(split["y_train"]) == 400
+    for cell in cells:
+        model_dir = results / "models" / cell
+        summary = json.loads((model_dir / "train.json").read_text())
+        for key in ("hyperparameters", "converged", "epochs", "steps_to_ce_0.1", "steps_to_ce_0.01", "train_loss",
+                    "test_acc", "wall_time_s", "device"):
+            assert key in summary
+        assert len(pd.read_csv(model_dir / "curve.csv")) == summary["epochs"]
+        assert set(torch.load(model_dir / "final.pt", weights_only=True)) == set(torch.load(model_dir / "init.pt", weights_only=True))
+        for family in ("pruning", "norms"):
+            record = json.loads((results / "measures" / cell / f"{family}.json").read_text())
+            assert record["family"] == family and record["values"]
+        assert (results / "logs" / "train_model" / f"{cell}.log").exists()
+        assert (results / "benchmarks" / "measure_pruning" / f"{cell}.tsv").exists()
+        # no in-progress checkpoint survives a finished job
+        assert not (results / "checkpoints" / cell / "in_progress.pt").exists()
+    for figure in ("tau_psi", "prunability_vs_gap", "pruning_curves"):
+        data = (results / "figures" / f"{figure}.png").read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 10_000
+
+
+def test_table_and_statistics(e2e):
+    _, results = e2e
+    table = pd.read_csv(results / "table.csv")
+    assert len(table) == 8
+    for column in ("hp.depth", "hp.batchnorm", "hp.lr", "gen.acc_gap", "gen.loss_gap", "gen.test_error",
+                   "gen.test_loss", "measure.prunability", "measure.prunability_random", "measure.kept_count",
+                   "measure.path_norm", "measure.inverse_margin", "is.converged", "is.finite"):
+        assert column in table
+    assert (table["gen.acc_gap"] == table["gen.train_acc"] - table["gen.test_acc"]).all()
+
+    # lr 1e8 never converges; most such models reach a NaN loss (diverged; one reaches
+    # a finite 5e33). Diverged models are kept in the table and flagged; their
+    # prunability is NaN (no finite reference loss), while norms of finite weights
+    # are still computed.
+    assert not table.loc[table["hp.lr"] > 1, "is.converged"].any()
+    diverged = table[table["is.diverged"]]
+    assert len(diverged) >= 2 and (diverged["hp.lr"] > 1).all()
+    assert diverged["measure.prunability"].isna().all() and not diverged["is.finite"].any()
+    assert table.loc[table["hp.lr"] < 1, "measure.prunability"].between(0, 1).all()
+
+    summary = pd.read_csv(results / "stats" / "summary.csv")
+    info = pd.read_csv(results / "measure_info.csv")
+    assert len(summary) == len(info) * 4  # every measure against every target
+    unconverged = int((~table["is.converged"]).sum())
+    assert (summary["excluded_unconverged"] == unconverged).all()
+    assert (summary["n_used"] + summary["excluded_unconverged"] + summary["excluded_nonfinite"] == 8).all()
+    log = (results / "logs" / "statistics.log").read_text()
+    assert f"{unconverged} not converged, excluded from every statistic" in log
+
+    curves = pd.read_csv(results / "pruning_curves.csv")
+    magnitude = curves[curves["curve"] == "magnitude"]
+    # every model with finite weights has its curves (a diverged one's are NaN)
+    assert set(table.loc[table["hp.lr"] < 1, "model"]) <= set(magnitude["model"])
+    assert (magnitude.groupby("model")["stage"].apply(lambda s: (s == "grid").sum()) == 20).all()
+
+
+def test_report(e2e):
+    root, results = e2e
+    snakemake(root, "--configfile", "e2e.yaml", "--report", "report.html", timeout=300)
+    html = (root / "report.html").read_text()
+    for name in ("tau_psi.png", "prunability_vs_gap.png", "pruning_curves.png", "summary.csv"):
+        assert name in html
+    assert "Kuhn et al., 2021" in html  # the workflow description page
+
+
+def _scheduled_jobs(root: Path, configfile: str) -> dict[str, int]:
+    """Rule -> job count that a dry run would execute."""
+    out = snakemake(root, "-n", "--configfile", configfile).stdout
+    stats = out.split("Job stats:")[1].split("Reasons:")[0] if "Job stats:" in out else ""
+    jobs = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", stats, re.MULTILINE)}
+    jobs.pop("total", None)
+    return jobs
+
+
+@pytest.mark.parametrize(
+    "section, key, value, expected",
+    [
+        ("pruning", "rel_tol", 0.3, {"measure_pruning"}),
+        ("norms", "margin_quantile", 0.2, {"measure_norms"}),
+        (None, "max_epochs", 41, {"train_model", "measure_pruning", "measure_norms"}),  # the control
+    ],
+)
+def test_a_setting_change_reruns_only_what_it_invalidates(e2e, section, key, value, expected):
+    root, _ = e2e
+    changed = copy.deepcopy(E2E)
+    if section is None:
+        changed["train"][key] = value
+    else:
+        changed["measures"].setdefault(section, {})[key] = value
+    write_config(root / "changed.yaml", changed)
+    jobs = _scheduled_jobs(root, "changed.yaml")
+    downstream = {"collect_table", "statistics", "figures", "all"}
+    assert set(jobs) == expected | downstream
+    for rule in expected:
+        assert jobs[rule] == 8
+
+
+# --------------------------------------------------------------------------- resume
+
+RESUME = load_preset("smoke")
+RESUME.update(study="resume", grid={"depth": [2]})
+RESUME["data"]["max_train"] = None  # all 1257 images: epochs slow enough to kill mid-run
+RESUME["hyperparameters"]["dropout"] = 0.2  # exercises the restored RNG state
+RESUME["train"].update(ce_target=1.0e-9, max_epochs=25)  # never converges: runs all epochs
+CELL = "depth~2"
+
+
+def _final_state(root: Path) -> dict:
+    return torch.load(root / "results" / "resume" / "models" / CELL / "final.pt", weights_only=True)
+
+
+def test_killed_training_resumes_to_the_same_weights(tmp_path):
+    straight = copy_workflow(tmp_path / "straight")
+    killed = copy_workflow(tmp_path / "killed")
+    for root in (straight, killed):
+        write_config(root / "resume.yaml", RESUME)
+    snakemake(straight, "train_all", "--cores", "1", "--configfile", "resume.yaml")
+
+    checkpoint = killed / "results" / "resume" / "checkpoints" / CELL / "in_progress.pt"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "train_all", "--cores", "1", "--configfile", "resume.yaml"],
+        cwd=killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.time() + 240
+    epoch = 0
+    while epoch < 3 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+        if checkpoint.exists():
+            try:
+                epoch = torch.load(checkpoint, weights_only=True)["epoch"]
+            except (OSError, RuntimeError, EOFError, KeyError):
+                pass  # replaced while being read; try again
+    os.killpg(process.pid, signal.SIGKILL)  # snakemake and the training job with it
+    process.wait()
+    assert epoch >= 3, "training finished or never checkpointed before it could be killed"
+    assert not (killed / "results" / "resume" / "models" / CELL / "final.pt").exists()
+
+    snakemake(killed, "--unlock", "--configfile", "resume.yaml")
+    snakemake(killed, "train_all", "--cores", "1", "--configfile", "resume.yaml")
+    summary = json.loads((killed / "results" / "resume" / "models" / CELL / "train.json").read_text())
+    assert summary["resumed_from_epoch"] >= 3 and summary["epochs"] == 25
+    assert not checkpoint.exists()
+
+    a, b = _final_state(straight), _final_state(killed)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    curve_a = pd.read_csv(straight / "results" / "resume" / "models" / CELL / "curve.csv").drop(columns="wall_time_s")
+    curve_b = pd.read_csv(killed / "results" / "resume" / "models" / CELL / "curve.csv").drop(columns="wall_time_s")
+    pd.testing.assert_frame_equal(curve_a, curve_b)
+
+
+# --------------------------------------------------------------------------- bad configs
+
+BAD_CONFIGS = [
+    ({"unknown_key": 1}, "(top level): Additional properties are not allowed ('unknown_key' was unexpected)"),
+    ({"train": {"max_epoch": 3}}, "train: Additional properties are not allowed ('max_epoch' was unexpected)"),
+    ({"grid": {"depth": [0, 1]}}, "grid.depth.0: 0 is less than the minimum of 1"),
+    ({"grid": {}}, "grid: {} should be non-empty"),
+    ({"grid": {"width": [1, 1]}}, "grid.width: [1, 1] has non-unique elements"),
+    ({"measures": {"pruning": {"rel_tol": -0.1}}}, "measures.pruning.rel_tol: -0.1 is less than the minimum of 0"),
+    ({"device": "gpu"}, "device: 'gpu' is not one of ['auto', 'cpu', 'cuda']"),
+    ({"data": {"source": "cifar10", "local_dir": "no/such/folder"}}, "data.local_dir: folder 'no/such/folder' does not exist"),
+    ({"figures": {"target": "test_loss"}, "statistics": {"targets": ["acc_gap"]}}, "figures.target 'test_loss' is not one of statistics.targets"),
+    ({"study": "a b"}, "study: 'a b' does not match"),
+]
+
+
+@pytest.mark.parametrize("change, message", BAD_CONFIGS, ids=[m.split(":")[0] for _, m in BAD_CONFIGS])
+def test_bad_config_is_rejected_before_any_job(e2e, change, message):
+    root, _ = e2e
+    config = {"study": "bad", "grid": {"depth": [1]}}
+    config.update(change)
+    write_config(root / "bad.yaml", config)
+    result = snakemake(root, "--cores", "1", "--configfile", "bad.yaml", check=False)
+    assert result.returncode != 0
+    assert f"invalid configuration: {message}" in result.stdout + result.stderr
+    assert not (root / "results" / "bad").exists()
