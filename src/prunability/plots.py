@@ -96,7 +96,7 @@ def pruning_curves(curves: pd.DataFrame, table: pd.DataFrame, n_models: int, pat
     data = data.sort_values(["model", "curve", "alpha"])
     data["mask"] = data["curve"].map({"magnitude": "global magnitude", "random_seed_0": "random (seed 0)"})
     grid = sns.FacetGrid(data, col="model", col_order=models, col_wrap=min(3, len(models)), height=2.8, aspect=1.2, sharey=False)
-    grid.map_dataframe(sns.lineplot, x="alpha", y="loss", hue="mask", style="mask", palette=["C0", "C3"], marker=".", markersize=4)
+    grid.map_dataframe(sns.lineplot, x="alpha", y="loss", hue="mask", style="mask", palette=["C0", "C3"])
     for ax, model in zip(grid.axes.flat, models):
         rows = data[data["model"] == model]
         ax.set_xscale("log")

@@ -12,7 +12,7 @@ rule statistics:
         summary=report(
             f"{RESULTS}/stats/summary.csv",
             caption="../report/summary.rst",
-            category="Statistics",
+            category="Tables",
         ),
         granulated=f"{RESULTS}/stats/granulated.csv",
     log:
