@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from prunability.measures import FAMILIES, MEASURES, compute_family, measures_of, orientation, register
+from prunability.measures import FAMILIES, MEASURES, compute_family, measures_of, register
 from prunability.measures.norms import fold_batchnorm, margins
 from prunability.pruning import kept_count, log_grid, prunable_weights, random_ranks
 from prunability.train import DeviceData, evaluate
@@ -78,7 +78,7 @@ def test_registry_is_consistent():
         assert m.name == name
         assert m.family in FAMILIES, name
         assert m.orientation in (+1, -1), name
-        assert orientation(name) == m.orientation
+        assert MEASURES[name].orientation == m.orientation
         assert callable(m.fn)
         assert m.description, f"{name} has no docstring"
     for family in FAMILIES:
@@ -96,7 +96,7 @@ def test_norms_carry_jiang_equation_numbers():
 def test_current_orientations_are_plus_one():
     # Every current measure predicts a larger generalization gap when it is larger.
     for name in [*JIANG_EQUATIONS, *PRUNING_MEASURES]:
-        assert orientation(name) == +1, name
+        assert MEASURES[name].orientation == +1, name
 
 
 def test_register_rejects_bad_orientation_and_duplicates():
@@ -220,7 +220,7 @@ def test_param_norm_orders_two_models():
     assert vb["log_prod_of_fro"] == pytest.approx(vs["log_prod_of_fro"] + 2 * math.log(4))
     # path norm: two squared layers scale by 4 each -> 16x
     assert vb["path_norm"] == pytest.approx(16 * vs["path_norm"])
-    assert vb["param_norm"] * orientation("param_norm") > vs["param_norm"] * orientation("param_norm")
+    assert vb["param_norm"] * MEASURES["param_norm"].orientation > vs["param_norm"] * MEASURES["param_norm"].orientation
 
 
 # =========================================================================== inverse margin

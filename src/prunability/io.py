@@ -73,8 +73,3 @@ def redirect_output(log_path: str | os.PathLike) -> None:
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     stream = open(log_path, "a", buffering=1)
     sys.stdout = sys.stderr = stream
-
-
-def save_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)

@@ -171,10 +171,6 @@ def _fingerprint(hp: dict, model_cfg: dict, train_cfg: dict) -> str:
     return json.dumps({"hp": hp, "model": model_cfg, "train": keep}, sort_keys=True)
 
 
-def _finite(value: float) -> bool:
-    return math.isfinite(value)
-
-
 def train_model(
     hp: dict,
     model_cfg: dict,
@@ -219,7 +215,7 @@ def train_model(
     n = len(data.y_train)
     batch_size = hp["batch_size"]
     converged = bool(curve) and curve[-1]["train_loss"] < train_cfg["ce_target"]
-    diverged = bool(curve) and not _finite(curve[-1]["train_loss"])
+    diverged = bool(curve) and not math.isfinite(curve[-1]["train_loss"])
     started = time.perf_counter() - elapsed
     log(f"training {model_cfg['arch']} {hp} on {device} ({sum(p.numel() for p in model.parameters())} parameters)")
 
@@ -242,7 +238,7 @@ def train_model(
         epoch += 1
         train_loss, train_acc = evaluate(model, data, "train", train_cfg["eval_batch_size"])
         test_loss, test_acc = evaluate(model, data, "test", train_cfg["eval_batch_size"])
-        diverged = diverged or not _finite(train_loss)
+        diverged = diverged or not math.isfinite(train_loss)
         for t in CE_MILESTONES:
             if steps_to[str(t)] is None and train_loss < t:
                 steps_to[str(t)] = step

@@ -68,10 +68,6 @@ def measures_of(family: str) -> list[Measure]:
     return [m for m in MEASURES.values() if m.family == family]
 
 
-def orientation(name: str) -> int:
-    return MEASURES[name].orientation
-
-
 def all_finite(model: nn.Module) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
 

@@ -74,7 +74,7 @@ class PruningContext:
             "prunable_weights": self.magnitude.total,
             "at_lower_limit": self.magnitude.at_lower_limit,
             "random_alphas": [r.alpha for r in self.random],
-            "random_alpha_std": float(np.std([r.alpha for r in self.random])) if self.random else float("nan"),
+            "random_alpha_std": float(np.std([r.alpha for r in self.random])),
             "curves": curves,
         }
 
@@ -88,7 +88,7 @@ def prunability(ctx: PruningContext) -> float:
 @register("pruning", "prunability_random", orientation=+1)
 def prunability_random(ctx: PruningContext) -> float:
     """The same search with uniformly random global masks, mean over ``random_seeds`` seeds."""
-    return float(np.mean([r.alpha for r in ctx.random])) if ctx.random else float("nan")
+    return float(np.mean([r.alpha for r in ctx.random]))
 
 
 @register("pruning", "kept_count", orientation=+1)
