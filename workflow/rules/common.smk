@@ -40,6 +40,7 @@ MODELS = f"{RESULTS}/models"
 MEASURES = f"{RESULTS}/measures"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
+CIFAR10_ARCHIVE = f"{config['data']['download_dir']}/cifar-10-python.tar.gz"
 
 # One model per row; paths like models/depth~2/width~1/batchnorm~True/dropout~0.0/
 GRID = Paramspace(full_factorial(config["grid"]))
@@ -60,7 +61,7 @@ def data_inputs(wildcards):
     """The downloaded archive, when CIFAR-10 is not read from a local folder."""
     data = config["data"]
     if data["source"] == "cifar10" and data["local_dir"] is None:
-        return {"archive": f"{data['download_dir']}/cifar-10-python.tar.gz"}
+        return {"archive": CIFAR10_ARCHIVE}
     return {}
 
 

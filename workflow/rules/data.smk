@@ -4,7 +4,7 @@
 rule download_cifar10:
     """The official CIFAR-10 archive, verified against its MD5 (only when data.local_dir is unset)."""
     output:
-        archive=f"{config['data']['download_dir']}/cifar-10-python.tar.gz",
+        archive=CIFAR10_ARCHIVE,
     log:
         f"{LOGS}/download_cifar10.log",
     conda:
