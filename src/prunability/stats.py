@@ -39,6 +39,15 @@ Find Them", section 4 / appendix; Kuhn et al. 2021 use the same ones):
 - Conditional mutual information (``cmi_jiang``, ``cmi_careful``; papers.md §1.7):
   how much the sign of a measure's difference between two models tells about the
   sign of their gap difference, once hyperparameters are held fixed; see there.
+- Mutual information between two measures' predictions (``prediction_mi``): over
+  ordered pairs of distinct models, V = sign(mu_i - mu_j) in {-1, 0, +1};
+  ``mi`` = I(V_other; V_base) / H(V_base) and ``cmi_given_base`` =
+  I(V_other; V_g | V_base) / H(V_g | V_base), V_g the sign of the target's difference.
+- Bootstrap intervals (``bootstrap_counts``, ``bootstrap_tau_psi``,
+  ``bootstrap_intervals``): models are resampled with replacement; a resample that
+  holds model k c_k times weights each pair (k, l), k != l, by c_k c_l and leaves out
+  the pairs of copies of one model, which carry no order (so with every c_k = 1 the
+  statistics are exactly tau_a and Psi). Percentile intervals.
 
 Rows used (``usable``): a model counts only if it converged (``is.converged``
 is True) and both its measure and its target are finite.
@@ -322,17 +331,243 @@ def summary_tables(
     return summary, granulated
 
 
-def tolerance_sensitivity(table: pd.DataFrame, by_tolerance: pd.DataFrame, targets: Sequence[str], axes: Sequence[str]) -> pd.DataFrame:
+def tolerance_sensitivity(
+    table: pd.DataFrame,
+    by_tolerance: pd.DataFrame,
+    targets: Sequence[str],
+    axes: Sequence[str],
+    counts: np.ndarray | None = None,
+    level: float = 0.95,
+) -> pd.DataFrame:
     """tau and Psi of prunability at each tolerance: ``by_tolerance`` has columns model,
     rel_tol, prunability (``table.prunability_by_tolerance``); the other columns are
-    those of ``summary_tables`` for a measure named ``prunability@rel_tol=<t>``, plus rel_tol."""
+    those of ``summary_tables`` for a measure named ``prunability@rel_tol=<t>``, plus
+    rel_tol, and with ``counts`` (resamples over the rows of ``table``) those of
+    ``bootstrap_intervals``."""
     wide = by_tolerance.pivot(index="model", columns="rel_tol", values="prunability")
     names = {t: f"prunability@rel_tol={t:g}" for t in wide.columns}
     wide = wide.rename(columns={t: MEASURE_PREFIX + name for t, name in names.items()})
-    summary, _ = summary_tables(table.join(wide, on="model"), {name: +1 for name in names.values()}, targets, axes)
+    joined = table.join(wide, on="model")
+    orientations = {name: +1 for name in names.values()}
+    summary, _ = summary_tables(joined, orientations, targets, axes)
+    if counts is not None:
+        summary = summary.merge(bootstrap_intervals(joined, orientations, targets, axes, counts, level), on=["measure", "target"])
     rel_tol = {name: t for t, name in names.items()}
     summary.insert(1, "rel_tol", summary["measure"].map(rel_tol).astype(float))
     return summary
+
+
+# ------------------------------------------------------------------ grid completeness
+
+
+def grid_completeness(table: pd.DataFrame, expected_models: Sequence[str], axes: Sequence[str]) -> pd.DataFrame:
+    """The grid cells the statistics lack: one row per problem, columns model, status.
+
+    ``missing``: a cell of the configured grid with no row in ``table``;
+    ``not converged``: its model did not reach the training target (excluded from
+    every statistic); ``duplicate``: two rows with the same values on ``axes``
+    (column names such as ``"hp.depth"``); ``unexpected``: a row that is not a cell of
+    the grid. An empty frame means the grid is complete.
+    """
+    rows = [{"model": m, "status": "missing"} for m in expected_models if m not in set(table["model"])]
+    converged = table[CONVERGED_COL].eq(True).fillna(False)
+    rows += [{"model": m, "status": "not converged"} for m in table.loc[~converged, "model"]]
+    if axes:
+        duplicated = table.duplicated(subset=list(axes), keep=False)
+        rows += [{"model": m, "status": "duplicate"} for m in table.loc[duplicated, "model"]]
+    rows += [{"model": m, "status": "unexpected"} for m in table["model"] if m not in set(expected_models)]
+    return pd.DataFrame(rows, columns=["model", "status"])
+
+
+def flag_partial_grid(
+    frame: pd.DataFrame, n_cells: int, n_duplicates: int, require_full_grid: bool, columns: Sequence[str]
+) -> pd.DataFrame:
+    """Add ``grid_cells_missing`` (cells of the ``n_cells``-cell grid without a usable
+    row, from the ``n_used`` column; ``n_duplicates`` = rows beyond the first of a cell)
+    and ``full_grid`` to a per-measure frame; with ``require_full_grid`` the ``columns``
+    that need a full grid (Psi, CMI) become NaN on a partial one."""
+    frame = frame.copy()
+    frame["grid_cells_missing"] = (n_cells - frame["n_used"] + n_duplicates).clip(lower=0)
+    frame["full_grid"] = (frame["grid_cells_missing"] == 0) & (n_duplicates == 0)
+    if require_full_grid:
+        frame.loc[~frame["full_grid"], list(columns)] = np.nan
+    return frame
+
+
+# -------------------------------------------------------------------------- bootstrap
+
+
+def bootstrap_counts(n_models: int, resamples: int, seed: int) -> np.ndarray:
+    """How often each of ``n_models`` models is drawn in each resample of ``n_models``
+    draws with replacement: an integer array of shape (resamples, n_models)."""
+    if n_models < 1 or resamples < 1:
+        raise ValueError(f"need at least one model and one resample, got {n_models} and {resamples}")
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_models, np.full(n_models, 1.0 / n_models), size=resamples)
+
+
+def weighted_group_taus(x, y, groups, counts) -> np.ndarray:
+    """Kendall tau-a within each group of models weighted by ``counts`` (resamples x n):
+    an array (resamples, n_groups). ``groups`` labels each model 0 .. n_groups - 1.
+
+        tau_g = sum_{k != l in g} c_k c_l s_kl / sum_{k != l in g} c_k c_l,
+        s_kl = sign(x_k - x_l) sign(y_k - y_l),
+
+    the tau-a of the resample without the pairs of two copies of one model. NaN for a
+    group with fewer than two distinct models drawn. All counts 1 give kendall_tau_a.
+    """
+    x, y = _paired(x, y)
+    groups = np.asarray(groups, dtype=np.int64)
+    counts = np.atleast_2d(np.asarray(counts, dtype=float))
+    n_groups = int(groups.max()) + 1 if groups.size else 0
+    member = np.zeros((x.size, n_groups))
+    member[np.arange(x.size), groups] = 1.0
+    signs = np.sign(x[:, None] - x[None, :]) * np.sign(y[:, None] - y[None, :])
+    signs *= groups[:, None] == groups[None, :]
+    numerator = (counts * (counts @ signs)) @ member
+    denominator = (counts @ member) ** 2 - (counts**2) @ member
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / denominator, np.nan)
+
+
+def _nanmean(values: np.ndarray, axis: int) -> np.ndarray:
+    """Mean over the finite entries; NaN (no warning) where there are none."""
+    finite = np.isfinite(values)
+    total = np.where(finite, values, 0.0).sum(axis=axis)
+    n = finite.sum(axis=axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n > 0, total / n, np.nan)
+
+
+def bootstrap_tau_psi(measure, target, hp: pd.DataFrame, axes: Sequence[str], counts) -> tuple[np.ndarray, np.ndarray]:
+    """tau_a and Psi (as ``granulated_kendall``) of each resample in ``counts``: two
+    arrays of length resamples. ``measure`` (oriented), ``target`` and the rows of ``hp``
+    (columns ``axes``) are the usable models, in the order of the columns of ``counts``."""
+    measure, target = _paired(measure, target)
+    counts = np.atleast_2d(counts)
+    if measure.size == 0:  # no usable model: no statistic, as summary_tables
+        return np.full(len(counts), np.nan), np.full(len(counts), np.nan)
+    tau = weighted_group_taus(measure, target, np.zeros(measure.size, dtype=np.int64), counts)[:, 0]
+    psi = []
+    for axis in axes:
+        others = [a for a in axes if a != axis]
+        groups = (hp.groupby(others, sort=True, dropna=False).ngroup().to_numpy() if others
+                  else np.zeros(len(hp), dtype=np.int64))
+        psi.append(_nanmean(weighted_group_taus(measure, target, groups, counts), axis=1))
+    Psi = _nanmean(np.stack(psi, axis=1), axis=1) if psi else np.full(len(tau), np.nan)
+    return tau, Psi
+
+
+def percentile_interval(values, level: float) -> tuple[float, float]:
+    """The central ``level`` percentile interval of the finite ``values`` (NaN if none)."""
+    values = _as_float_array(values)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def bootstrap_intervals(
+    table: pd.DataFrame,
+    orientations: Mapping[str, int],
+    targets: Sequence[str],
+    axes: Sequence[str],
+    counts: np.ndarray,
+    level: float,
+) -> pd.DataFrame:
+    """Percentile intervals of tau_a and Psi for every (measure, target) pair, over the
+    resamples ``counts`` (resamples x len(table), from ``bootstrap_counts``). Each pair
+    uses its ``usable`` rows of every resample, so all pairs share the same resamples.
+    Columns measure, target, tau_a_low, tau_a_high, Psi_low, Psi_high."""
+    if counts.shape[1] != len(table):
+        raise ValueError(f"counts has {counts.shape[1]} columns for a table of {len(table)} models")
+    rows = []
+    for name, orientation in orientations.items():
+        measure_col = MEASURE_PREFIX + name
+        for target_col in targets:
+            mask, _ = usable(table, measure_col, target_col)
+            used = table.loc[mask]
+            oriented = _check_orientation(orientation) * _as_float_array(used[measure_col])
+            tau, Psi = bootstrap_tau_psi(oriented, used[target_col], used, axes, counts[:, mask])
+            tau_low, tau_high = percentile_interval(tau, level)
+            psi_low, psi_high = percentile_interval(Psi, level)
+            rows.append({"measure": name, "target": target_col, "tau_a_low": tau_low, "tau_a_high": tau_high,
+                         "Psi_low": psi_low, "Psi_high": psi_high})
+    return pd.DataFrame(rows, columns=["measure", "target", "tau_a_low", "tau_a_high", "Psi_low", "Psi_high"])
+
+
+# ------------------------------------------------------ mutual information between predictions
+
+
+def _sign_codes(values: np.ndarray) -> np.ndarray:
+    """n x n matrix of sign(v_i - v_j) + 1 in {0, 1, 2}."""
+    return (np.sign(values[:, None] - values[None, :]) + 1).astype(np.int64)
+
+
+def weighted_pair_counts(codes: np.ndarray, n_codes: int, counts=None) -> np.ndarray:
+    """How many ordered pairs (k, l), k != l, carry each code 0 .. n_codes - 1 of the
+    n x n matrix ``codes``: an array (n_codes,); with ``counts`` (resamples x n) each pair
+    weighs c_k c_l, giving (resamples, n_codes)."""
+    off_diagonal = ~np.eye(len(codes), dtype=bool)
+    if counts is None:
+        return np.bincount(codes[off_diagonal], minlength=n_codes).astype(float)
+    counts = np.asarray(counts, dtype=float)
+    result = np.empty((len(counts), n_codes))
+    for code in range(n_codes):
+        result[:, code] = (counts * (counts @ ((codes == code) & off_diagonal))).sum(axis=1)
+    return result
+
+
+def _normalised_mi(joint: np.ndarray) -> np.ndarray:
+    """I(a; b) / H(a) of count tables ``joint[..., a, b]``; NaN where H(a) = 0."""
+    h = _entropy_bits(joint.sum(axis=-1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(h > 0, _mi_bits(joint) / h, np.nan)
+
+
+def prediction_mi(other, base, target, counts=None) -> dict:
+    """How much two measures' predictions overlap (papers.md §1.7, claim K6).
+
+    Over ordered pairs of distinct models, V = sign(v_i - v_j) in {-1, 0, +1}:
+    ``mi`` = I(V_other; V_base) / H(V_base), and ``cmi_given_base`` =
+    I(V_other; V_target | V_base) / H(V_target | V_base), what ``other`` adds about the
+    target once ``base`` is known. Both in [0, 1], NaN when the denominator is 0, and
+    unchanged by a measure's orientation. With ``counts`` (resamples x n) each resample's
+    values, as arrays.
+    """
+    other, base = _paired(other, base)
+    _, target = _paired(other, target)
+    code = (_sign_codes(base) * 3 + _sign_codes(other)) * 3 + _sign_codes(target)
+    joint = weighted_pair_counts(code, 27, counts).reshape(-1, 3, 3, 3)  # [.., base, other, target]
+    mi = _normalised_mi(joint.sum(axis=3))
+    p_base = joint.sum(axis=(2, 3))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_base = p_base / p_base.sum(axis=1, keepdims=True)
+        mi_given = np.nansum(p_base * _mi_bits(joint), axis=1)
+        h_given = np.nansum(p_base * _entropy_bits(joint.sum(axis=2)), axis=1)
+        cmi = np.where(h_given > 0, mi_given / h_given, np.nan)
+    if counts is None:
+        return {"mi": float(mi[0]), "cmi_given_base": float(cmi[0])}
+    return {"mi": mi, "cmi_given_base": cmi}
+
+
+def prediction_mi_table(table: pd.DataFrame, measures: Sequence[str], target: str) -> pd.DataFrame:
+    """``prediction_mi`` for every ordered pair of ``measures`` (names without the
+    ``measure.`` prefix) against ``target`` (a column name), over the converged models
+    with finite values of both measures and the target. Columns base, other, n_used,
+    mi, cmi_given_base."""
+    _require_columns(table, [CONVERGED_COL, target, *(MEASURE_PREFIX + m for m in measures)], "columns")
+    converged = table[CONVERGED_COL].eq(True).fillna(False).to_numpy(dtype=bool)
+    gap = _as_float_array(table[target])
+    values = {m: _as_float_array(table[MEASURE_PREFIX + m]) for m in measures}
+    rows = []
+    for base in measures:
+        for other in measures:
+            mask = converged & np.isfinite(gap) & np.isfinite(values[base]) & np.isfinite(values[other])
+            result = prediction_mi(values[other][mask], values[base][mask], gap[mask])
+            rows.append({"base": base, "other": other, "n_used": int(mask.sum()), **result})
+    return pd.DataFrame(rows, columns=["base", "other", "n_used", "mi", "cmi_given_base"])
 
 
 # -------------------------------------------------------------------- conditional mutual information
@@ -349,8 +584,8 @@ def _entropy_bits(counts: np.ndarray) -> np.ndarray:
 
 
 def _mi_bits(tables: np.ndarray) -> np.ndarray:
-    """I(a; b) in bits of each 2 x 2 count table ``tables[..., a, b]``: H(a) + H(b) - H(a, b)."""
-    flat = tables.reshape(*tables.shape[:-2], 4)
+    """I(a; b) in bits of each count table ``tables[..., a, b]``: H(a) + H(b) - H(a, b)."""
+    flat = tables.reshape(*tables.shape[:-2], tables.shape[-2] * tables.shape[-1])
     return _entropy_bits(tables.sum(axis=-1)) + _entropy_bits(tables.sum(axis=-2)) - _entropy_bits(flat)
 
 
@@ -428,3 +663,52 @@ def cmi_careful(measure, gap, hp: pd.DataFrame, values: Mapping[str, Sequence], 
             scores[subset] = float((p * mi).sum()) / conditional_h if conditional_h > 0 else float("nan")
     finite = [v for v in scores.values() if math.isfinite(v)]
     return {"cmi": min(finite) if finite else float("nan"), "scores": scores}
+
+
+def cmi_tables(
+    table: pd.DataFrame,
+    orientations: Mapping[str, int],
+    targets: Sequence[str],
+    values: Mapping[str, Sequence],
+    max_set_size: int = 2,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``cmi_jiang`` and ``cmi_careful`` of every (measure, target) pair over its
+    ``usable`` rows; ``values`` maps each conditioning axis (``"hp.depth"``) to the
+    grid's values. Returns (one row per pair: measure, target, n_used, cmi_jiang,
+    jiang_min_pair, jiang_empty_cells, cmi_careful, careful_min_set; one row per pair
+    and conditioning set: measure, target, variant, conditioning, score)."""
+    rows, scores = [], []
+    for name, orientation in orientations.items():
+        measure_col = MEASURE_PREFIX + name
+        for target_col in targets:
+            mask, counts = usable(table, measure_col, target_col)
+            used = table.loc[mask]
+            oriented = _check_orientation(orientation) * _as_float_array(used[measure_col])
+            gap = _as_float_array(used[target_col])
+            jiang = cmi_jiang(oriented, gap, used, values)
+            careful = cmi_careful(oriented, gap, used, values, max_set_size)
+            rows.append(
+                {
+                    "measure": name,
+                    "target": target_col,
+                    "n_used": counts["n_used"],
+                    "cmi_jiang": jiang["cmi"],
+                    "jiang_min_pair": _argmin_label(jiang["scores"]),
+                    "jiang_empty_cells": sum(jiang["empty_cells"].values()),
+                    "cmi_careful": careful["cmi"],
+                    "careful_min_set": _argmin_label(careful["scores"]),
+                }
+            )
+            for variant, result in (("jiang", jiang), ("careful", careful)):
+                for conditioning, score in result["scores"].items():
+                    scores.append({"measure": name, "target": target_col, "variant": variant,
+                                   "conditioning": " & ".join(conditioning) or "(none)", "score": score})
+    return pd.DataFrame(rows), pd.DataFrame(scores, columns=["measure", "target", "variant", "conditioning", "score"])
+
+
+def _argmin_label(scores: Mapping[tuple, float]) -> str:
+    """The conditioning set with the smallest finite score, as 'a & b' ('' if none)."""
+    finite = {k: v for k, v in scores.items() if math.isfinite(v)}
+    if not finite:
+        return ""
+    return " & ".join(min(finite, key=finite.get)) or "(none)"
