@@ -1,0 +1,207 @@
+"""The paper's claims K1-K6 (papers.md §1.2), each tested by one statistic with a verdict.
+
+A verdict needs the whole bootstrap interval on one side of a threshold:
+
+- ``supported``: the interval lies where the claim says (e.g. tau's lower end above
+  ``tau_threshold`` for "highly predictive");
+- ``not supported``: it does not, which includes an interval straddling the
+  threshold (the study cannot tell);
+- ``not tested in this study``: the study lacks what the test needs (a family that
+  was not computed, a setting that is not part of the study, or a definition).
+
+The thresholds are ours (the paper gives no numbers) and are config settings:
+``tau_threshold`` separates a "poor" from a "high" rank correlation, ``mi_threshold``
+bounds a "low" normalised mutual information.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+
+SUPPORTED = "supported"
+NOT_SUPPORTED = "not supported"
+NOT_TESTED = "not tested in this study"
+
+COLUMNS = ["claim", "statement", "statistic", "value", "ci_low", "ci_high", "verdict", "rule", "note"]
+
+STATEMENTS = {
+    "K1": "Simplicity measures built on parameter counts or norms fail for overparameterized nets.",
+    "K2": "Prunability is the smallest fraction of parameters that can be kept under pruning without hurting the training loss.",
+    "K3": "Prunability is highly predictive of generalization across a large set of CNNs.",
+    "K4": "Unlike existing pruning-based measures, prunability does not grow with network size.",
+    "K5": "In a double-descent setting, prunability correlates highly with the test loss.",
+    "K6": "Prunability's success is not explained by margin, flatness or optimization speed: "
+    "it predicts better than the flatness measures and shares little information with the baselines.",
+}
+
+
+def _row(claim: str, statistic: str, rule: str, value=np.nan, interval=(np.nan, np.nan), verdict=NOT_TESTED, note="") -> dict:
+    return {"claim": claim, "statement": STATEMENTS[claim], "statistic": statistic, "value": value,
+            "ci_low": interval[0], "ci_high": interval[1], "verdict": verdict, "rule": rule, "note": note}
+
+
+def verdict_above(interval: tuple[float, float], threshold: float) -> str:
+    """supported iff the whole interval is above ``threshold``."""
+    return SUPPORTED if interval[0] > threshold else NOT_SUPPORTED
+
+
+def verdict_below(interval: tuple[float, float], threshold: float) -> str:
+    """supported iff the whole interval is below ``threshold``."""
+    return SUPPORTED if interval[1] < threshold else NOT_SUPPORTED
+
+
+def norm_measures(info: pd.DataFrame) -> list[str]:
+    """The count- and norm-based measures of K1: the norms family without the
+    margin-normalised ones (margin is a K6 baseline, not a norm)."""
+    norms = info[info["family"] == "norms"]["name"]
+    return [name for name in norms if "margin" not in name]
+
+
+def _summary_row(summary: pd.DataFrame, measure: str, target: str) -> pd.Series:
+    return summary[(summary["measure"] == measure) & (summary["target"] == target)].iloc[0]
+
+
+def _best(summary: pd.DataFrame, measures: list[str], target: str) -> str | None:
+    """The measure of ``measures`` with the largest finite tau_a against ``target``."""
+    rows = summary[summary["measure"].isin(measures) & (summary["target"] == target)].dropna(subset=["tau_a"])
+    return None if rows.empty else rows.sort_values("tau_a", ascending=False)["measure"].iloc[0]
+
+
+def _oriented(table: pd.DataFrame, info: pd.DataFrame, measure: str) -> np.ndarray:
+    orientation = int(info.set_index("name").loc[measure, "orientation"])
+    return orientation * table[stats.MEASURE_PREFIX + measure].to_numpy(dtype=float)
+
+
+def _used(table: pd.DataFrame, *columns: np.ndarray) -> np.ndarray:
+    """Converged models with every one of ``columns`` finite."""
+    mask = table[stats.CONVERGED_COL].eq(True).to_numpy(dtype=bool, copy=True)
+    for column in columns:
+        mask &= np.isfinite(column)
+    return mask
+
+
+def _bootstrap_tau(table: pd.DataFrame, x: np.ndarray, y: np.ndarray, counts: np.ndarray, mask=None) -> np.ndarray:
+    """tau_a of (x, y) in every resample, over ``mask`` (default: converged models with both finite)."""
+    mask = _used(table, x, y) if mask is None else mask
+    return stats.weighted_group_taus(x[mask], y[mask], np.zeros(int(mask.sum()), dtype=np.int64), counts[:, mask])[:, 0]
+
+
+def claims_table(
+    table: pd.DataFrame,
+    info: pd.DataFrame,
+    summary: pd.DataFrame,
+    target: str,
+    counts: np.ndarray,
+    level: float,
+    tau_threshold: float,
+    mi_threshold: float,
+) -> pd.DataFrame:
+    """One row per tested statistic of K1-K6 (columns ``COLUMNS``).
+
+    ``summary`` is the statistics rule's summary (tau_a, Psi, their intervals and
+    ``full_grid``); ``target`` a column name such as ``"gen.acc_gap"``; ``counts`` the
+    bootstrap resamples over the rows of ``table`` that gave the summary's intervals.
+    """
+    ones = np.ones((1, len(table)))
+    measures = set(info["name"])
+    has_prunability = "prunability" in measures
+    pct = f"{100 * level:g}%"
+    rows = []
+
+    # K1: the best count or norm measure still ranks poorly.
+    candidates = [m for m in norm_measures(info) if m in set(summary["measure"])]
+    best = _best(summary, candidates, target)
+    rule = f"supported iff the {pct} interval of the best count/norm measure's tau lies below {tau_threshold:g}"
+    if best is None:
+        rows.append(_row("K1", "max tau over count/norm measures", rule, note="the norms family was not computed"))
+    else:
+        r = _summary_row(summary, best, target)
+        interval = (r["tau_a_low"], r["tau_a_high"])
+        rows.append(_row("K1", f"tau of the best count/norm measure ({best})", rule, r["tau_a"], interval,
+                         verdict_below(interval, tau_threshold), f"best of {len(candidates)} count/norm measures by tau"))
+
+    rows.append(_row("K2", "definition", "a definition, not an empirical claim",
+                     note="implemented as measure.prunability (papers.md §1.3)" if has_prunability else "the pruning family was not computed"))
+
+    # K3: prunability predicts the target, by tau and by Psi.
+    for statistic, column in (("tau", "tau_a"), ("Psi", "Psi")):
+        rule = f"supported iff the {pct} interval of prunability's {statistic} lies above {tau_threshold:g}"
+        if not has_prunability:
+            rows.append(_row("K3", f"{statistic} of prunability", rule, note="the pruning family was not computed"))
+            continue
+        r = _summary_row(summary, "prunability", target)
+        interval = (r[f"{column}_low"], r[f"{column}_high"])
+        note = "" if column == "tau_a" or r["full_grid"] else f"partial grid: cells without a usable model: {int(r['grid_cells_missing'])}"
+        verdict = verdict_above(interval, tau_threshold) if math.isfinite(r[column]) else NOT_TESTED
+        rows.append(_row("K3", f"{statistic} of prunability", rule, r[column], interval, verdict, note))
+
+    # K4: prunability does not grow with the parameter count (the kept count does).
+    rule = f"supported iff the {pct} interval of tau(parameter count, prunability) lies below {tau_threshold:g}"
+    size = table["train.n_parameters"].to_numpy(dtype=float)
+    prunability = table["measure.prunability"].to_numpy(dtype=float) if has_prunability else None
+    if not has_prunability:
+        rows.append(_row("K4", "tau(parameter count, prunability)", rule, note="the pruning family was not computed"))
+    elif np.unique(size[_used(table, size, prunability)]).size < 2:
+        rows.append(_row("K4", "tau(parameter count, prunability)", rule, note="every model used has the same size"))
+    else:
+        value = float(_bootstrap_tau(table, size, prunability, ones)[0])
+        interval = stats.percentile_interval(_bootstrap_tau(table, size, prunability, counts), level)
+        kept = table["measure.kept_count"].to_numpy(dtype=float)
+        note = f"tau(parameter count, kept count kappa) = {float(_bootstrap_tau(table, size, kept, ones)[0]):.3f}"
+        rows.append(_row("K4", "tau(parameter count, prunability)", rule, value, interval,
+                         verdict_below(interval, tau_threshold), note))
+
+    rows.append(_row("K5", "tau(prunability, test loss) across a label-noise width sweep",
+                     "needs a double-descent study (a width sweep trained on noisy labels)",
+                     note="this study has no label noise"))
+
+    # K6: better than the best flatness measure, by a paired bootstrap of the tau difference.
+    flatness = [m for m in info[info["family"] == "flatness"]["name"] if m in set(summary["measure"])]
+    best = _best(summary, flatness, target)
+    rule = f"supported iff the {pct} interval of tau(prunability) - tau(best flatness measure) lies above 0"
+    if not has_prunability or best is None:
+        rows.append(_row("K6", "tau(prunability) - tau(best flatness measure)", rule,
+                         note="needs the pruning and flatness families"))
+    else:
+        gap = table[target].to_numpy(dtype=float)
+        ours, theirs = _oriented(table, info, "prunability"), _oriented(table, info, best)
+        both = _used(table, ours, theirs, gap)  # the same models for both taus
+
+        def difference(c):
+            return _bootstrap_tau(table, ours, gap, c, both) - _bootstrap_tau(table, theirs, gap, c, both)
+
+        interval = stats.percentile_interval(difference(counts), level)
+        rows.append(_row("K6", f"tau(prunability) - tau({best})", rule, float(difference(ones)[0]), interval,
+                         verdict_above(interval, 0.0), "the same models and resamples for both measures"))
+
+    # K6: prunability's predictions share little information with the baselines' predictions.
+    baselines = [m for m in info[info["family"] != "pruning"]["name"] if m in set(summary["measure"])]
+    rule = (f"supported iff the {pct} interval of the median over baselines of "
+            f"I(V_prunability; V_baseline) / H(V_baseline) lies below {mi_threshold:g}")
+    if not has_prunability or not baselines:
+        rows.append(_row("K6", "median MI with the baselines' predictions", rule, note="needs the pruning family and a baseline family"))
+    else:
+        def median_mi(c):
+            values = []
+            x, g = table["measure.prunability"].to_numpy(dtype=float), table[target].to_numpy(dtype=float)
+            for base in baselines:
+                b = table[stats.MEASURE_PREFIX + base].to_numpy(dtype=float)
+                mask = _used(table, x, b, g)
+                values.append(stats.prediction_mi(x[mask], b[mask], g[mask], c[:, mask])["mi"])
+            values = np.stack(values, axis=1)
+            # a constant baseline has no entropy to share (NaN) and is left out of the median
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return np.nanmedian(values, axis=1)
+
+        interval = stats.percentile_interval(median_mi(counts), level)
+        rows.append(_row("K6", "median over baselines of I(V_prunability; V_baseline) / H(V_baseline)", rule,
+                         float(median_mi(ones)[0]), interval, verdict_below(interval, mi_threshold),
+                         f"{len(baselines)} baselines (every family but pruning)"))
+    return pd.DataFrame(rows, columns=COLUMNS)
