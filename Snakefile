@@ -1,7 +1,8 @@
 # prunability: does robustness to pruning predict generalization? (Kuhn et al. 2021)
 #
 #   prepare_data -> train_model (one job per grid cell) -> measure_<family> (per cell)
-#     -> collect_table -> statistics -> figures (+ snakemake --report)
+#     -> collect_table -> statistics, conditional_mutual_information,
+#        prediction_mutual_information -> claims -> figures (+ snakemake --report)
 #
 # Read the rule files in order; each stage has one rule file and one library module.
 
@@ -34,6 +35,7 @@ rule all:
     input:
         rules.figures.output,
         rules.statistics.output,
+        rules.conditional_mutual_information.output,
 
 
 rule train_all:
@@ -49,3 +51,6 @@ rule measures_all:
 rule stats_all:
     input:
         rules.statistics.output,
+        rules.conditional_mutual_information.output,
+        rules.prediction_mutual_information.output,
+        rules.claims.output,

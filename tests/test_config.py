@@ -90,7 +90,8 @@ def good_config(**data) -> dict:
         "data": {"source": "digits", "local_dir": None, **data},
         "hyperparameters": {"augment": True},
         "train": {"augment_flip": False},
-        "statistics": {"targets": ["acc_gap", "loss_gap", "test_error", "test_loss"]},
+        "grid": {"depth": [1, 2]},
+        "statistics": {"targets": ["acc_gap", "loss_gap", "test_error", "test_loss"], "main_target": "acc_gap", "axes": None},
         "figures": {"target": "acc_gap"},
     }
 
@@ -129,6 +130,20 @@ def test_figure_target_must_be_a_statistics_target():
     with pytest.raises(ConfigError, match=r"figures\.target") as info:
         check_config(config)
     assert "test_acc" in str(info.value)
+
+
+def test_main_target_must_be_a_statistics_target():
+    config = good_config()
+    config["statistics"].update(targets=["acc_gap"], main_target="test_loss")
+    with pytest.raises(ConfigError, match=r"statistics\.main_target 'test_loss' is not one of statistics\.targets"):
+        check_config(config)
+
+
+def test_statistics_axes_must_be_grid_axes():
+    config = good_config()
+    config["statistics"]["axes"] = ["depth", "seed"]
+    with pytest.raises(ConfigError, match=r"statistics\.axes: \['seed'\] are not grid axes"):
+        check_config(config)
 
 
 def test_augment_flip_with_digits():

@@ -67,5 +67,13 @@ def check_config(config: dict) -> None:
             f"figures.target {config['figures']['target']!r} is not one of statistics.targets "
             f"{config['statistics']['targets']}"
         )
+    unknown = [axis for axis in config["statistics"]["axes"] or [] if axis not in config["grid"]]
+    if unknown:
+        raise ConfigError(f"statistics.axes: {unknown} are not grid axes (the grid has {list(config['grid'])})")
+    if config["statistics"]["main_target"] not in config["statistics"]["targets"]:
+        raise ConfigError(
+            f"statistics.main_target {config['statistics']['main_target']!r} is not one of statistics.targets "
+            f"{config['statistics']['targets']}"
+        )
     if config["data"]["source"] == "digits" and config["hyperparameters"]["augment"] and config["train"]["augment_flip"]:
         raise ConfigError("train.augment_flip: horizontal flips change the meaning of digits; turn it off for data.source digits")

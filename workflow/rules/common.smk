@@ -40,12 +40,18 @@ MODELS = f"{RESULTS}/models"
 MEASURES = f"{RESULTS}/measures"
 LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
+STATS = f"{RESULTS}/stats"
 CIFAR10_ARCHIVE = f"{config['data']['download_dir']}/cifar-10-python.tar.gz"
 
 # One model per row; paths like models/depth~2/width~1/batchnorm~True/dropout~0.0/
 GRID = Paramspace(full_factorial(config["grid"]))
 CELL = GRID.wildcard_pattern
 CELLS = list(GRID.instance_patterns)
+# The hyperparameters of granulated Kendall and CMI: statistics.axes, by default every
+# grid axis with more than one value.
+AXES = config["statistics"]["axes"] or [
+    axis for axis, values in config["grid"].items() if len(values) > 1
+]
 
 
 wildcard_constraints:
@@ -75,4 +81,13 @@ def measure_outputs():
         f"{MEASURES}/{{cell}}/{{family}}.json",
         cell=CELLS,
         family=config["measures"]["families"],
+    )
+
+
+def figure(name):
+    """A figure of the report, captioned by workflow/report/<name>.rst."""
+    return report(
+        f"{RESULTS}/figures/{name}.png",
+        caption=f"../report/{name}.rst",
+        category="Figures",
     )

@@ -2,33 +2,35 @@
 
 
 rule figures:
-    """Tau and Psi per measure, prunability against the gap, pruning curves."""
+    """Every figure of the report, from the tables and statistics."""
     input:
         table=rules.collect_table.output.table,
+        measure_info=rules.collect_table.output.measure_info,
         curves=rules.collect_table.output.curves,
         summary=rules.statistics.output.summary,
+        granulated=rules.statistics.output.granulated,
+        sensitivity=rules.statistics.output.sensitivity,
+        cmi=rules.conditional_mutual_information.output.cmi,
+        mi=rules.prediction_mutual_information.output.mi,
+        claims=rules.claims.output.claims,
     output:
-        tau_psi=report(
-            f"{RESULTS}/figures/tau_psi.png",
-            caption="../report/tau_psi.rst",
-            category="Figures",
-        ),
-        prunability_vs_gap=report(
-            f"{RESULTS}/figures/prunability_vs_gap.png",
-            caption="../report/prunability_vs_gap.rst",
-            category="Figures",
-        ),
-        pruning_curves=report(
-            f"{RESULTS}/figures/pruning_curves.png",
-            caption="../report/pruning_curves.rst",
-            category="Figures",
-        ),
+        claims=figure("claims"),
+        tau_psi=figure("tau_psi"),
+        psi_heatmap=figure("psi_heatmap"),
+        cmi=figure("cmi"),
+        prediction_mi=figure("prediction_mi"),
+        tolerance_sensitivity=figure("tolerance_sensitivity"),
+        prunability_vs_gap=figure("prunability_vs_gap"),
+        pruning_curves=figure("pruning_curves"),
     log:
         f"{LOGS}/figures.log",
     conda:
         "../../envs/analysis.yaml"
     params:
         figures=config["figures"],
-        axes=[axis for axis, values in config["grid"].items() if len(values) > 1],
+        main_target=config["statistics"]["main_target"],
+        level=config["statistics"]["bootstrap"]["level"],
+        rel_tol=config["measures"]["pruning"]["rel_tol"],
+        axes=AXES,
     script:
         "../scripts/figures.py"

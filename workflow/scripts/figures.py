@@ -6,12 +6,16 @@ from prunability import plots
 from prunability.io import redirect_output
 
 redirect_output(snakemake.log[0])
-settings = snakemake.params.figures
-table = pd.read_csv(snakemake.input.table)
-summary = pd.read_csv(snakemake.input.summary)
-curves = pd.read_csv(snakemake.input.curves)
+p = snakemake.params
+target = p.figures["target"]
+read = {name: pd.read_csv(path) for name, path in snakemake.input.items()}
 out = snakemake.output
-plots.tau_psi_bars(summary, settings["target"], out.tau_psi)
-plots.prunability_vs_gap(table, settings["target"], snakemake.params.axes, out.prunability_vs_gap)
-plots.pruning_curves(curves, table, settings["curve_models"], out.pruning_curves)
+plots.claims_figure(read["claims"], p.level, out.claims)
+plots.tau_intervals(read["summary"], read["measure_info"], target, out.tau_psi)
+plots.psi_heatmap(read["granulated"], read["summary"], read["measure_info"], target, out.psi_heatmap)
+plots.cmi_bars(read["cmi"], target, out.cmi)
+plots.prediction_mi_heatmaps(read["mi"], read["measure_info"], p.main_target, out.prediction_mi)
+plots.tolerance_sensitivity(read["sensitivity"], target, p.rel_tol, out.tolerance_sensitivity)
+plots.prunability_vs_gap(read["table"], target, p.axes, out.prunability_vs_gap)
+plots.pruning_curves(read["curves"], read["table"], p.figures["curve_models"], out.pruning_curves)
 print(f"wrote {', '.join(out)}")

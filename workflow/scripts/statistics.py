@@ -1,33 +1,58 @@
-"""Rule statistics: Kendall tau and granulated Kendall of every measure against every target."""
+"""Rule statistics: tau, granulated Kendall and their bootstrap intervals of every measure
+against every target; the grid's completeness; prunability's sensitivity to the tolerance."""
 
 import pandas as pd
 
+from prunability import stats
 from prunability.io import redirect_output, save_csv
-from prunability.stats import summary_tables, tolerance_sensitivity
 from prunability.table import prunability_by_tolerance
 
 redirect_output(snakemake.log[0])
+p = snakemake.params
 table = pd.read_csv(snakemake.input.table)
 info = pd.read_csv(snakemake.input.measure_info)
 orientations = dict(zip(info["name"], info["orientation"]))
-targets = [f"gen.{t}" for t in snakemake.params.targets]
-axes = [f"hp.{a}" for a in snakemake.params.axes]
+targets = [f"gen.{t}" for t in p.targets]
+axes = [f"hp.{a}" for a in p.axes]
 
-summary, granulated = summary_tables(table, orientations, targets, axes)
+# Which cells of the grid the statistics lack, listed before anything is computed.
+grid_axes = [f"hp.{a}" for a in p.grid_axes]
+completeness = stats.grid_completeness(table, p.cells, grid_axes)
+n_duplicates = int(table[table["is.converged"]].duplicated(subset=grid_axes).sum())  # among usable models
+if completeness.empty:
+    print(f"grid complete: {len(p.cells)} cells, one converged model each")
+else:
+    print(f"grid incomplete ({len(p.cells)} cells); Psi is computed on a partial grid"
+          + (" and set to NaN (require_full_grid)" if p.require_full_grid else " and flagged (full_grid = False)"))
+    print(completeness.to_string(index=False))
+save_csv(snakemake.output.completeness, completeness)
+
+summary, granulated = stats.summary_tables(table, orientations, targets, axes)
+counts = stats.bootstrap_counts(len(table), p.bootstrap["resamples"], p.bootstrap["seed"])
+intervals = stats.bootstrap_intervals(table, orientations, targets, axes, counts, p.bootstrap["level"])
+summary = summary.merge(intervals, on=["measure", "target"])
+summary = stats.flag_partial_grid(summary, len(p.cells), n_duplicates, p.require_full_grid, ["Psi", "Psi_low", "Psi_high"])
+if p.require_full_grid:
+    granulated = granulated.merge(summary[["measure", "target", "full_grid"]], on=["measure", "target"])
+    granulated.loc[~granulated.pop("full_grid"), "psi"] = float("nan")
 
 unconverged = int((~table["is.converged"].astype(bool)).sum())
 print(f"{len(table)} models; {unconverged} not converged, excluded from every statistic")
 nonfinite = summary[summary["excluded_nonfinite"] > 0]
 for row in nonfinite.itertuples():
     print(f"  {row.measure} vs {row.target}: {row.excluded_nonfinite} more excluded for non-finite values")
-with pd.option_context("display.width", 200, "display.max_columns", 20):
-    print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+level = f"{100 * p.bootstrap['level']:g}%"
+print(f"{level} intervals from {p.bootstrap['resamples']} bootstrap resamples of the models (seed {p.bootstrap['seed']})")
+columns = ["measure", "target", "n_used", "tau_a", "tau_a_low", "tau_a_high", "tau_b", "Psi", "Psi_low", "Psi_high", "full_grid"]
+with pd.option_context("display.width", 250, "display.max_columns", 20):
+    print(summary[columns].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 save_csv(snakemake.output.summary, summary)
 save_csv(snakemake.output.granulated, granulated)
 
 # How tau and Psi of prunability move with the tolerance, from the stored curves.
-by_tolerance = prunability_by_tolerance(pd.read_csv(snakemake.input.curves), snakemake.params.rel_tols, snakemake.params.abs_tol)
-sensitivity = tolerance_sensitivity(table, by_tolerance, targets, axes)
+by_tolerance = prunability_by_tolerance(pd.read_csv(snakemake.input.curves), p.rel_tols, p.abs_tol)
+sensitivity = stats.tolerance_sensitivity(table, by_tolerance, targets, axes, counts, p.bootstrap["level"])
+sensitivity = stats.flag_partial_grid(sensitivity, len(p.cells), n_duplicates, p.require_full_grid, ["Psi", "Psi_low", "Psi_high"])
 print("prunability against the tolerance rel_tol (abs_tol fixed):")
-print(sensitivity[["rel_tol", "target", "n_used", "tau_a", "Psi"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+print(sensitivity[["rel_tol", "target", "n_used", "tau_a", "tau_a_low", "tau_a_high", "Psi"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 save_csv(snakemake.output.sensitivity, sensitivity)
