@@ -34,23 +34,168 @@ def _placeholder(path, message: str) -> None:
     _save(fig, path)
 
 
-def tau_psi_bars(summary: pd.DataFrame, target: str, path) -> None:
-    """Kendall tau (tau-a) and granulated Psi per measure, sorted by tau."""
-    rows = summary[summary["target"] == f"gen.{target}"]
+FAMILY_ORDER = ["pruning", "norms", "flatness", "hessian", "optimization"]
+VERDICT_COLOURS = {"supported": "#c7e9c0", "not supported": "#fcbba1", "not tested in this study": "#e0e0e0"}
+
+
+def _family_palette(info: pd.DataFrame) -> dict:
+    families = [f for f in FAMILY_ORDER if f in set(info["family"])] + sorted(set(info["family"]) - set(FAMILY_ORDER))
+    return dict(zip(families, sns.color_palette("deep", len(families))))
+
+
+def _by_family(info: pd.DataFrame) -> list[str]:
+    """Measure names grouped by family (in FAMILY_ORDER), registry order within a family."""
+    rank = {f: i for i, f in enumerate(FAMILY_ORDER)}
+    ordered = info.assign(_rank=info["family"].map(rank).fillna(len(rank)), _pos=range(len(info)))
+    return ordered.sort_values(["_rank", "_pos"])["name"].tolist()
+
+
+def tau_intervals(summary: pd.DataFrame, info: pd.DataFrame, target: str, path) -> None:
+    """Kendall tau (tau-a) and granulated Psi per measure with bootstrap intervals, sorted by tau."""
+    rows = summary[summary["target"] == f"gen.{target}"].sort_values("tau_a", ascending=True)
     if rows.empty:
         return _placeholder(path, f"no statistics for target {target}")
-    order = rows.sort_values("tau_a", ascending=False)["measure"].tolist()
-    long = rows.melt(id_vars=["measure"], value_vars=["tau_a", "Psi"], var_name="statistic", value_name="value")
-    long["statistic"] = long["statistic"].map({"tau_a": "Kendall τ (tau-a)", "Psi": "granulated Ψ"})
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(order) + 1.5))
-    sns.barplot(data=long, y="measure", x="value", hue="statistic", order=order, ax=ax, orient="h")
-    ax.axvline(0, color="black", linewidth=0.8)
-    ax.set_xlim(-1, 1)
+    family = dict(zip(info["name"], info["family"]))
+    palette = _family_palette(info)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.22 * len(rows) + 1.8), sharey=True)
+    y = np.arange(len(rows))
+    for ax, column, label in ((axes[0], "tau_a", "Kendall τ (tau-a)"), (axes[1], "Psi", "granulated Ψ")):
+        for yi, row in zip(y, rows.itertuples()):
+            colour = palette.get(family.get(row.measure), "grey")
+            value, low, high = getattr(row, column), getattr(row, f"{column}_low"), getattr(row, f"{column}_high")
+            ax.plot([low, high], [yi, yi], color=colour, linewidth=1.5, alpha=0.7)
+            ax.plot(value, yi, "o", color=colour, markersize=4)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_xlim(-1, 1)
+        ax.set_xlabel(label)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, rows["measure"], fontsize=7)
+    axes[0].set_ylim(-0.7, len(rows) - 0.3)
+    partial = int((~rows["full_grid"].astype(bool)).sum()) if "full_grid" in rows else 0
+    if partial:
+        axes[1].set_title(f"partial grid for {partial} of {len(rows)} measures", fontsize=8)
+    handles = [plt.Line2D([], [], color=c, marker="o", linestyle="-", label=f) for f, c in palette.items()]
+    axes[1].legend(handles=handles, loc="lower right", fontsize=7, title="family", title_fontsize=7)
     n = int(rows["n_used"].max())
-    ax.set_xlabel(f"rank correlation with the {TARGET_LABELS[target]} (n = {n} models)")
+    fig.suptitle(f"Rank correlation with the {TARGET_LABELS[target]}, {n} models; "
+                 "bars: bootstrap percentile intervals (larger = better predictor)", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def psi_heatmap(granulated: pd.DataFrame, summary: pd.DataFrame, info: pd.DataFrame, target: str, path) -> None:
+    """Per-axis psi_i (and Psi) of every measure: which hyperparameter's effect each measure tracks."""
+    rows = granulated[granulated["target"] == f"gen.{target}"]
+    if rows.empty:
+        return _placeholder(path, "granulated Kendall needs a grid axis with more than one value")
+    wide = rows.pivot(index="measure", columns="axis", values="psi")
+    wide = wide[rows["axis"].unique()].rename(columns=lambda a: a.removeprefix("hp."))
+    wide["Ψ (mean)"] = summary[summary["target"] == f"gen.{target}"].set_index("measure")["Psi"]
+    wide = wide.loc[[m for m in _by_family(info) if m in wide.index]].round(12) + 0.0  # no "-0.00"
+    fig, ax = plt.subplots(figsize=(1.1 * wide.shape[1] + 3.5, 0.22 * len(wide) + 1.5))
+    sns.heatmap(wide, ax=ax, cmap="RdBu_r", vmin=-1, vmax=1, center=0, annot=True, fmt=".2f",
+                annot_kws={"fontsize": 6}, cbar_kws={"label": "ψ (mean τ within groups where only the axis varies)"})
+    ax.axvline(wide.shape[1] - 1, color="black", linewidth=2)
+    ax.set_xlabel("grid axis")
     ax.set_ylabel("")
-    ax.legend(loc="lower right", title=None)
-    ax.set_title("Which measures predict generalization? (larger = better predictor)")
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_title(f"Granulated Kendall per axis against the {TARGET_LABELS[target]}", fontsize=10)
+    _save(fig, path)
+
+
+def cmi_bars(cmi: pd.DataFrame, target: str, path) -> None:
+    """Conditional mutual information per measure: Jiang's algorithm and the careful variant."""
+    rows = cmi[cmi["target"] == f"gen.{target}"]
+    if rows.empty or rows[["cmi_jiang", "cmi_careful"]].isna().all().all():
+        return _placeholder(path, "no conditional mutual information (it conditions on pairs of grid axes)")
+    order = rows.sort_values("cmi_jiang", ascending=False)["measure"].tolist()
+    long = rows.melt(id_vars=["measure"], value_vars=["cmi_jiang", "cmi_careful"], var_name="variant", value_name="cmi")
+    long["variant"] = long["variant"].map({"cmi_jiang": "Jiang et al. (PGDL code)", "cmi_careful": "careful variant"})
+    fig, ax = plt.subplots(figsize=(7, 0.22 * len(order) + 1.5))
+    sns.barplot(data=long, y="measure", x="cmi", hue="variant", order=order, ax=ax, orient="h")
+    ax.set_xlabel("normalised conditional mutual information (larger = better predictor)")
+    ax.set_ylabel("")
+    ax.tick_params(axis="y", labelsize=7)
+    ax.legend(loc="lower right", title=None, fontsize=8)
+    ax.set_title(f"CMI between the signs of measure and {TARGET_LABELS[target]} differences", fontsize=10)
+    _save(fig, path)
+
+
+def prediction_mi_heatmaps(mi: pd.DataFrame, info: pd.DataFrame, target: str, path) -> None:
+    """Measure x measure mutual information between predictions, unconditional and given the row's measure."""
+    if mi.empty:
+        return _placeholder(path, "no measures")
+    order = [m for m in _by_family(info) if m in set(mi["base"])]
+    size = 0.16 * len(order) + 2.5
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 2, size))
+    panels = (("mi", "I(V_col; V_row) / H(V_row)"), ("cmi_given_base", f"I(V_col; V_gap | V_row) / H(V_gap | V_row)"))
+    for ax, (column, title) in zip(axes, panels):
+        wide = mi.pivot(index="base", columns="other", values=column).loc[order, order]
+        sns.heatmap(wide, ax=ax, cmap="viridis", vmin=0, vmax=1, square=True, xticklabels=True, yticklabels=True,
+                    cbar_kws={"shrink": 0.6})
+        ax.tick_params(labelsize=5)
+        ax.set_xlabel("measure (col)")
+        ax.set_ylabel("baseline (row)")
+        ax.set_title(title, fontsize=9)
+    fig.suptitle(f"Mutual information between measures' predictions (signs of differences over model pairs; "
+                 f"gap = {TARGET_LABELS[target]})", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(str(text), width)) if isinstance(text, str) else ""
+
+
+def claims_figure(claims: pd.DataFrame, level: float, path) -> None:
+    """The claims table as a figure: claim, statistic, value with interval, verdict."""
+    def value(row):
+        if not np.isfinite(row.value):
+            return "—"
+        interval = f" [{row.ci_low:.2f}, {row.ci_high:.2f}]" if np.isfinite(row.ci_low) else ""
+        return f"{row.value:.2f}{interval}"
+
+    cells = [[row.claim, _wrap(row.statement, 48), _wrap(row.statistic, 36), value(row), _wrap(row.verdict, 14), _wrap(row.note, 34)]
+             for row in claims.itertuples()]
+    heights = [max(c.count("\n") for c in cells_row) + 1 for cells_row in cells]
+    fig, ax = plt.subplots(figsize=(15, 0.3 * sum(heights) + 1.2))
+    ax.axis("off")
+    columns = ["claim", "statement", "statistic", f"value [{100 * level:g}% interval]", "verdict", "note"]
+    table = ax.table(cellText=cells, colLabels=columns, loc="upper center", cellLoc="left",
+                     colWidths=[0.04, 0.29, 0.22, 0.13, 0.09, 0.21])
+    table.auto_set_font_size(False)
+    table.set_fontsize(7.5)
+    for (r, c), cell in table.get_celld().items():
+        if r == 0:
+            cell.set_text_props(weight="bold")
+            cell.set_height(0.35 / (0.3 * sum(heights) + 1.2))
+            continue
+        cell.set_height(0.3 * heights[r - 1] / (0.3 * sum(heights) + 1.2))
+        if c == 4:
+            cell.set_facecolor(VERDICT_COLOURS.get(claims["verdict"].iloc[r - 1], "white"))
+    ax.set_title("The paper's claims (papers.md §1.2) tested in this study", fontsize=10)
+    _save(fig, path)
+
+
+def tolerance_sensitivity(sensitivity: pd.DataFrame, target: str, rel_tol: float, path) -> None:
+    """tau and Psi of prunability against the relative tolerance, with bootstrap intervals."""
+    rows = sensitivity[sensitivity["target"] == f"gen.{target}"].sort_values("rel_tol")
+    if rows.empty:
+        return _placeholder(path, "no pruning curves (measures.families lacks pruning)")
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for column, label, colour in (("tau_a", "Kendall τ", "C0"), ("Psi", "granulated Ψ", "C1")):
+        ax.plot(rows["rel_tol"], rows[column], "o-", color=colour, label=label)
+        ax.fill_between(rows["rel_tol"], rows[f"{column}_low"], rows[f"{column}_high"], color=colour, alpha=0.15)
+    ax.axvline(rel_tol, color="grey", linestyle="--", linewidth=1, label=f"configured ε = {rel_tol:g}")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_ylim(-1, 1)
+    ax.set_xlabel("relative tolerance ε (loss ≤ (1 + ε) × unpruned loss)")
+    ax.set_ylabel(f"correlation with the {TARGET_LABELS[target]}")
+    ax.legend(fontsize=8)
+    ax.set_title("Prunability's predictive power against the tolerance (from the stored curves)", fontsize=10)
     _save(fig, path)
 
 
@@ -62,7 +207,7 @@ def prunability_vs_gap(table: pd.DataFrame, target: str, axes: list[str], path) 
     hue = f"hp.{axes[0]}" if axes else None
     style = f"hp.{axes[1]}" if len(axes) > 1 else None
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    sns.scatterplot(data=used, x="measure.prunability", y=f"gen.{target}", hue=hue, style=style, s=70, ax=ax, palette="deep")
+    sns.scatterplot(data=used, x="measure.prunability", y=f"gen.{target}", hue=hue, style=style, s=70, ax=ax, palette="deep" if hue else None)
     ax.set_xlabel("prunability (smallest kept fraction within the loss tolerance)")
     ax.set_ylabel(TARGET_LABELS[target])
     excluded = len(table) - len(used)
@@ -91,7 +236,9 @@ def pruning_curves(curves: pd.DataFrame, table: pd.DataFrame, n_models: int, pat
     if curves.empty or "measure.prunability" not in table:
         return _placeholder(path, "no pruning curves (measures.families lacks pruning)")
     by_model = table.set_index("model")["measure.prunability"]
-    models = pick_spread(by_model, n_models)
+    models = pick_spread(by_model[by_model.index.isin(curves["model"])], n_models)
+    if not models:
+        return _placeholder(path, "no model has a finite prunability and a stored pruning curve")
     data = curves[curves["model"].isin(models) & curves["curve"].isin(["magnitude", "random_seed_0"])].copy()
     data = data.sort_values(["model", "curve", "alpha"])
     data["mask"] = data["curve"].map({"magnitude": "global magnitude", "random_seed_0": "random (seed 0)"})

@@ -1,0 +1,708 @@
+"""Tests for prunability.plots: every figure of the report on a small synthetic study.
+
+The study is a full 2 x 2 x 2 grid of 8 models, model k = 4a + 2b + c with
+hp.width = (8, 16)[a], hp.depth = (2, 3)[b], hp.lr = (0.1, 0.01)[c] and gaps growing
+with k. Four measures from three families (pruning, norms, flatness), listed in
+measure_info in a deliberately non-family order. Every table the figures read is
+computed by the library functions the workflow uses (summary_tables,
+bootstrap_intervals, flag_partial_grid, cmi_tables, prediction_mi_table,
+prunability_by_tolerance, tolerance_sensitivity, claims_table; 50 bootstrap
+resamples) and round-tripped through CSV, as the figures rule reads them.
+
+Orderings are checked on the figure objects: ``_save`` is wrapped to keep each
+figure it writes (no image parsing needed).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import matplotlib
+import matplotlib.image
+import matplotlib.pyplot
+import numpy as np
+import pandas as pd
+import pytest
+
+from prunability import claims, plots, stats
+from prunability.table import CURVE_COLUMNS, prunability_by_tolerance
+
+N = 8
+WIDTHS, DEPTHS, LRS = (8, 16), (2, 3), (0.1, 0.01)
+AXES = ["hp.width", "hp.depth", "hp.lr"]
+VALUES = {"hp.width": list(WIDTHS), "hp.depth": list(DEPTHS), "hp.lr": list(LRS)}
+TARGETS = ["gen.acc_gap", "gen.loss_gap"]
+TARGET = "acc_gap"
+RESAMPLES = 50
+LEVEL = 0.95
+REL_TOL = 0.1
+REL_TOLS = [0.01, 0.1, 1.0]
+CURVE_ALPHAS = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
+
+# registry order of this study (not grouped by family on purpose)
+INFO_ROWS = [
+    ("pacbayes_flatness", "flatness", 1),
+    ("prunability", "pruning", 1),
+    ("params", "norms", 1),
+    ("kept_count", "pruning", 1),
+]
+BY_FAMILY = ["prunability", "kept_count", "params", "pacbayes_flatness"]
+
+# taus against the gap (which grows with k): prunability 26/28 (two tied pairs), params
+# 24/28 (1000 w d: tied within (w, d)), kept_count 22/28, pacbayes_flatness 20/28
+THREE_SWAPS = np.array([2.0, 1, 4, 3, 6, 5, 7, 8])
+FOUR_SWAPS = np.array([2.0, 1, 4, 3, 6, 5, 8, 7])
+
+
+# --------------------------------------------------------------------------- the study
+
+
+def model_name(w, d, lr) -> str:
+    return f"width~{w}/depth~{d}/lr~{lr}"
+
+
+def make_curves(models: list[str], slopes: np.ndarray) -> pd.DataFrame:
+    """Magnitude and random curves: loss = base (1 + s (1 - alpha)) (twice the slope for random)."""
+    rows = []
+    for model, slope in zip(models, slopes):
+        base = 0.01
+        for curve, factor in (("magnitude", 1.0), ("random_seed_0", 2.0), ("random_seed_1", 2.5)):
+            for alpha in CURVE_ALPHAS:
+                rows.append(dict(model=model, curve=curve, alpha=alpha, kept=int(round(alpha * 1000)),
+                                 loss=base * (1 + factor * slope * (1 - alpha)), acc=1.0, stage="grid",
+                                 base_loss=base, base_acc=1.0, bound=base * (1 + REL_TOL)))
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+def make_table(unconverged=(), nan_measures=(), pruning=True):
+    """(table, info, curves): the 8-model grid; ``pruning=False`` drops the pruning family."""
+    grid = list(itertools.product(range(2), repeat=3))
+    models = [model_name(WIDTHS[a], DEPTHS[b], LRS[c]) for a, b, c in grid]
+    k = np.arange(N, dtype=float)
+    gap = 0.01 * (k + 1)
+    n_params = np.array([1000.0 * WIDTHS[a] * DEPTHS[b] for a, b, _ in grid])
+    table = pd.DataFrame({
+        "model": models,
+        "hp.width": [WIDTHS[a] for a, _, _ in grid],
+        "hp.depth": [DEPTHS[b] for _, b, _ in grid],
+        "hp.lr": [LRS[c] for _, _, c in grid],
+        "gen.train_acc": 1.0,
+        "gen.test_acc": 1.0 - gap,
+        "gen.train_loss": 0.01,
+        "gen.test_loss": 0.01 + 2 * gap[::-1],
+        "gen.acc_gap": gap,
+        "gen.loss_gap": 2 * gap[::-1],
+        "gen.test_error": gap,
+    })
+    info = pd.DataFrame([{"name": n, "family": f, "orientation": o, "equation": "", "description": n}
+                         for n, f, o in INFO_ROWS])
+    # a steeper curve (larger k) leaves less to prune: prunability grows with k
+    slopes = 0.05 * (k + 1)
+    curves = make_curves(models, slopes)
+    if pruning:
+        at_tol = prunability_by_tolerance(curves, [REL_TOL], 0.0).set_index("model")["prunability"]
+        table["measure.prunability"] = table["model"].map(at_tol)
+        table["measure.kept_count"] = 100 * THREE_SWAPS
+    else:
+        info = info[info["family"] != "pruning"].reset_index(drop=True)
+        curves = curves.iloc[0:0]
+    table["measure.params"] = n_params
+    table["measure.pacbayes_flatness"] = FOUR_SWAPS
+    for name in nan_measures:
+        table[f"measure.{name}"] = np.nan
+    table["train.n_parameters"] = n_params
+    table["is.converged"] = [i not in unconverged for i in range(N)]
+    table["is.diverged"] = False
+    return table, info, curves
+
+
+def roundtrip(frame: pd.DataFrame, folder: Path, name: str) -> pd.DataFrame:
+    """What the figures rule reads: the frame written and read back as CSV."""
+    path = folder / f"{name}.csv"
+    frame.to_csv(path, index=False)
+    return pd.read_csv(path)
+
+
+def build_study(folder: Path, unconverged=(), nan_measures=(), pruning=True, require_full_grid=False) -> dict:
+    """Every input of the figures rule, as the statistics / cmi / mi / claims rules make them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table, info, curves = make_table(unconverged, nan_measures, pruning)
+    orientations = dict(zip(info["name"], info["orientation"]))
+    n_duplicates = 0
+    summary, granulated = stats.summary_tables(table, orientations, TARGETS, AXES)
+    counts = stats.bootstrap_counts(len(table), RESAMPLES, 0)
+    intervals = stats.bootstrap_intervals(table, orientations, TARGETS, AXES, counts, LEVEL)
+    summary = summary.merge(intervals, on=["measure", "target"])
+    summary = stats.flag_partial_grid(summary, N, n_duplicates, require_full_grid, ["Psi", "Psi_low", "Psi_high"])
+    if require_full_grid:
+        granulated = granulated.merge(summary[["measure", "target", "full_grid"]], on=["measure", "target"])
+        granulated.loc[~granulated.pop("full_grid"), "psi"] = float("nan")
+    by_tolerance = prunability_by_tolerance(curves, REL_TOLS, 0.0)
+    sensitivity = stats.tolerance_sensitivity(table, by_tolerance, TARGETS, AXES, counts, LEVEL)
+    sensitivity = stats.flag_partial_grid(sensitivity, N, n_duplicates, require_full_grid, ["Psi", "Psi_low", "Psi_high"])
+    cmi, _ = stats.cmi_tables(table, orientations, TARGETS, VALUES, 2)
+    cmi = stats.flag_partial_grid(cmi, N, n_duplicates, require_full_grid, ["cmi_jiang", "cmi_careful"])
+    mi = stats.prediction_mi_table(table, info["name"].tolist(), f"gen.{TARGET}")
+    claims_frame = claims.claims_table(table, info, summary, f"gen.{TARGET}", counts, LEVEL, 0.5, 0.5)
+    frames = dict(table=table, measure_info=info, summary=summary, granulated=granulated, cmi=cmi, mi=mi,
+                  sensitivity=sensitivity, curves=curves, claims=claims_frame)
+    return {name: roundtrip(frame, folder, name) for name, frame in frames.items()}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    return build_study(tmp_path_factory.mktemp("study"))
+
+
+@pytest.fixture(scope="module")
+def partial_study(tmp_path_factory):
+    """Model 5 did not converge."""
+    return build_study(tmp_path_factory.mktemp("partial"), unconverged=(5,))
+
+
+@pytest.fixture(scope="module")
+def nan_study(tmp_path_factory):
+    """pacbayes_flatness is NaN for every model."""
+    return build_study(tmp_path_factory.mktemp("nan"), nan_measures=("pacbayes_flatness",))
+
+
+@pytest.fixture(scope="module")
+def required_full_study(tmp_path_factory):
+    """Model 5 did not converge and the statistics require a full grid."""
+    return build_study(tmp_path_factory.mktemp("required"), unconverged=(5,), require_full_grid=True)
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """The figures written by the plot functions (``_save`` still writes them)."""
+    figures = []
+    original = plots._save
+
+    def spy(fig, path):
+        figures.append(fig)
+        original(fig, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    return figures
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the plot functions make, kept and not written (checks of the figure
+    objects only; the PNGs are checked elsewhere, and rendering is the slow part)."""
+    figures = []
+
+    def keep(fig, path):
+        figures.append(fig)
+        matplotlib.pyplot.close(fig)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return figures
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def call(name: str, d: dict, path, target=TARGET):
+    """Call plot function ``name`` as workflow/scripts/figures.py does."""
+    if name == "claims_figure":
+        return plots.claims_figure(d["claims"], LEVEL, path)
+    if name == "tau_intervals":
+        return plots.tau_intervals(d["summary"], d["measure_info"], target, path)
+    if name == "psi_heatmap":
+        return plots.psi_heatmap(d["granulated"], d["summary"], d["measure_info"], target, path)
+    if name == "cmi_bars":
+        return plots.cmi_bars(d["cmi"], target, path)
+    if name == "prediction_mi_heatmaps":
+        return plots.prediction_mi_heatmaps(d["mi"], d["measure_info"], target, path)
+    if name == "tolerance_sensitivity":
+        return plots.tolerance_sensitivity(d["sensitivity"], target, REL_TOL, path)
+    if name == "prunability_vs_gap":
+        return plots.prunability_vs_gap(d["table"], target, ["width", "depth"], path)
+    if name == "pruning_curves":
+        return plots.pruning_curves(d["curves"], d["table"], 3, path)
+    raise KeyError(name)
+
+
+PLOTS = ["claims_figure", "tau_intervals", "psi_heatmap", "cmi_bars", "prediction_mi_heatmaps",
+         "tolerance_sensitivity", "prunability_vs_gap", "pruning_curves"]
+
+
+def assert_png(path: Path) -> tuple[int, int]:
+    """``path`` is a PNG, alone in its folder (no temporary file left); its (height, width)."""
+    path = Path(path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 10 and image.shape[1] > 10
+    return image.shape[:2]
+
+
+def placeholder_text(fig) -> str | None:
+    """The message of a placeholder figure (one axis off, one text), else None."""
+    if len(fig.axes) == 1 and not fig.axes[0].axison and len(fig.axes[0].texts) == 1:
+        return fig.axes[0].texts[0].get_text()
+    return None
+
+
+def labels(ticks) -> list[str]:
+    return [t.get_text() for t in ticks]
+
+
+def titled_axes(fig) -> list:
+    """The figure's axes with a title (seaborn's colour bars have none)."""
+    return [ax for ax in fig.axes if ax.get_title()]
+
+
+# --------------------------------------------------------------------------- the study itself
+
+
+def test_study_is_what_the_figures_expect(study, partial_study):
+    assert len(study["table"]) == N and study["table"]["is.converged"].all()
+    assert set(study["summary"]["measure"]) == set(BY_FAMILY)
+    assert study["summary"]["full_grid"].all()
+    # a prunability that varies, so its statistics are not degenerate
+    assert study["table"]["measure.prunability"].nunique() > 2
+    assert sorted(study["sensitivity"]["rel_tol"].unique()) == REL_TOLS
+    assert study["cmi"][["cmi_jiang", "cmi_careful"]].notna().all().all()
+    assert len(study["mi"]) == len(BY_FAMILY) ** 2
+    assert set(study["claims"]["claim"]) == {"K1", "K2", "K3", "K4", "K5", "K6"}
+    assert not partial_study["summary"]["full_grid"].any()
+    assert (partial_study["summary"]["n_used"] == N - 1).all()
+
+
+# --------------------------------------------------------------------------- every figure is a PNG
+
+
+@pytest.mark.parametrize("name", PLOTS)
+def test_writes_png(name, study, tmp_path, captured):
+    path = tmp_path / "out" / f"{name}.png"  # the folder does not exist yet
+    call(name, study, path)
+    assert_png(path)
+    assert len(captured) == 1
+    assert placeholder_text(captured[0]) is None, f"{name} drew a placeholder on a full study"
+    if name == "pruning_curves":  # one panel per model picked by pick_spread, in its order
+        prunability = study["table"].set_index("model")["measure.prunability"]
+        models = plots.pick_spread(prunability, 3)
+        assert len(models) == 3
+        assert prunability[models[0]] == prunability.min() and prunability[models[-1]] == prunability.max()
+        titled = titled_axes(captured[0])
+        assert [ax.get_title() for ax in titled] == [plots._two_lines(m) for m in models]
+        assert all(ax.get_yscale() == "log" for ax in titled)
+
+
+def test_replaces_an_existing_file(study, tmp_path):
+    path = tmp_path / "tau.png"
+    path.write_bytes(b"stale")
+    call("tau_intervals", study, path)
+    assert_png(path)
+
+
+@pytest.mark.parametrize("name", ["tau_intervals", "cmi_bars"])
+def test_failed_save_leaves_nothing(name, study, tmp_path, monkeypatch):
+    """A save that fails half-way leaves neither the figure nor a temporary file."""
+    def broken(self, fname, *args, **kwargs):
+        Path(fname).write_bytes(b"\x89PNG half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken)
+    with pytest.raises(OSError, match="disk full"):
+        call(name, study, tmp_path / f"{name}.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", PLOTS)
+def test_partial_grid(name, partial_study, tmp_path, captured):
+    """One model not converged: every figure is still drawn (not a placeholder)."""
+    path = tmp_path / f"{name}.png"
+    call(name, partial_study, path)
+    assert_png(path)
+    assert placeholder_text(captured[0]) is None
+
+
+@pytest.mark.parametrize("name", ["tau_intervals", "psi_heatmap", "cmi_bars", "tolerance_sensitivity"])
+def test_partial_grid_required_full(name, required_full_study, tmp_path, captured):
+    """require_full_grid on a partial grid: Psi and CMI are NaN; nothing crashes."""
+    d = required_full_study
+    assert d["summary"]["Psi"].isna().all() and d["granulated"]["psi"].isna().all()
+    path = tmp_path / "out" / f"{name}.png"
+    call(name, d, path)
+    assert_png(path)
+    if name == "cmi_bars":  # no CMI left at all
+        assert "no conditional mutual information" in placeholder_text(captured[0])
+    else:
+        assert placeholder_text(captured[0]) is None
+
+
+# --------------------------------------------------------------------------- degenerate inputs
+
+
+@pytest.mark.parametrize("name, message", [
+    ("tau_intervals", "no statistics for target test_error"),
+    ("psi_heatmap", "granulated Kendall needs a grid axis"),
+    ("cmi_bars", "no conditional mutual information"),
+    ("tolerance_sensitivity", "no pruning curves"),
+])
+def test_no_rows_for_the_target(name, message, study, tmp_path, captured):
+    """The statistics were computed for acc_gap and loss_gap only."""
+    path = tmp_path / f"{name}.png"
+    call(name, study, path, target="test_error")
+    assert_png(path)
+    assert message in placeholder_text(captured[0])
+
+
+def test_empty_prediction_mi(study, tmp_path, captured):
+    path = tmp_path / "mi.png"
+    plots.prediction_mi_heatmaps(study["mi"].iloc[0:0], study["measure_info"], TARGET, path)
+    assert_png(path)
+    assert placeholder_text(captured[0]) == "no measures"
+
+
+def test_empty_claims_and_summary_frames(study, tmp_path, captured):
+    """Frames with the columns but no row (as read from a header-only CSV)."""
+    plots.tau_intervals(study["summary"].iloc[0:0], study["measure_info"], TARGET, tmp_path / "a" / "tau.png")
+    plots.cmi_bars(study["cmi"].iloc[0:0], TARGET, tmp_path / "b" / "cmi.png")
+    plots.psi_heatmap(study["granulated"].iloc[0:0], study["summary"], study["measure_info"], TARGET,
+                      tmp_path / "c" / "psi.png")
+    plots.tolerance_sensitivity(study["sensitivity"].iloc[0:0], TARGET, REL_TOL, tmp_path / "d" / "tol.png")
+    for folder in "abcd":
+        assert_png(next((tmp_path / folder).iterdir()))
+    assert all(placeholder_text(fig) for fig in captured)
+
+
+@pytest.mark.parametrize("name", ["tau_intervals", "psi_heatmap", "cmi_bars", "prediction_mi_heatmaps"])
+def test_measure_nan_everywhere(name, nan_study, tmp_path, captured):
+    """A measure with no finite value: NaN statistics, the figure is still drawn."""
+    d = nan_study
+    row = d["summary"][(d["summary"]["measure"] == "pacbayes_flatness") & (d["summary"]["target"] == f"gen.{TARGET}")]
+    assert row["n_used"].item() == 0 and math.isnan(row["tau_a"].item()) and math.isnan(row["tau_a_low"].item())
+    path = tmp_path / "out" / f"{name}.png"
+    call(name, d, path)
+    assert_png(path)
+    assert placeholder_text(captured[0]) is None
+
+
+def test_prunability_nan_everywhere_figures(tmp_path, captured):
+    """Prunability NaN for every model (e.g. every search failed): prunability_vs_gap is drawn."""
+    table, _, _ = make_table()
+    table["measure.prunability"] = np.nan
+    path = tmp_path / "gap.png"
+    plots.prunability_vs_gap(table, TARGET, ["width", "depth"], path)
+    assert_png(path)
+
+
+def test_pruning_curves_prunability_nan_everywhere(tmp_path, captured):
+    table, _, curves = make_table()
+    table["measure.prunability"] = np.nan
+    path = tmp_path / "curves.png"
+    plots.pruning_curves(curves, table, 4, path)
+    assert_png(path)
+    assert "no model has a finite prunability" in placeholder_text(captured[0])
+
+
+def test_pruning_curves_picked_model_without_curves(study, tmp_path, captured):
+    # a model without stored curves is not drawn; three others are
+    prunability = study["table"].set_index("model")["measure.prunability"]
+    missing = plots.pick_spread(prunability, 3)[1]
+    curves = study["curves"][study["curves"]["model"] != missing]
+    plots.pruning_curves(curves, study["table"], 3, tmp_path / "curves.png")
+    assert_png(tmp_path / "curves.png")
+    titles = [ax.get_title() for ax in titled_axes(captured[0])]
+    assert len(titles) == 3 and plots._two_lines(missing) not in titles
+
+
+@pytest.fixture(scope="module")
+def no_pruning_study(tmp_path_factory):
+    """measures.families without pruning: no prunability, no curves, no sensitivity."""
+    return build_study(tmp_path_factory.mktemp("no-pruning"), pruning=False)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("tolerance_sensitivity", "no pruning curves"),
+    ("prunability_vs_gap", "prunability was not computed"),
+    ("pruning_curves", "no pruning curves"),
+])
+def test_no_pruning_family_placeholders(name, message, no_pruning_study, tmp_path, captured):
+    d = no_pruning_study
+    assert d["curves"].empty and d["sensitivity"].empty and "measure.prunability" not in d["table"]
+    call(name, d, tmp_path / "figure.png")
+    assert_png(tmp_path / "figure.png")
+    assert message in placeholder_text(captured[0])
+
+
+@pytest.mark.parametrize("name", ["claims_figure", "tau_intervals", "psi_heatmap", "cmi_bars", "prediction_mi_heatmaps"])
+def test_no_pruning_family_other_figures(name, no_pruning_study, tmp_path, drawn):
+    """The other figures are drawn without the pruning family's measures."""
+    call(name, no_pruning_study, tmp_path / "figure.png")
+    assert placeholder_text(drawn[0]) is None
+    text = " ".join(t.get_text() for ax in drawn[0].axes for t in ax.get_yticklabels())
+    assert "prunability" not in text and "kept_count" not in text
+
+
+def test_pruning_curves_without_curves_but_with_prunability(study, tmp_path, captured):
+    plots.pruning_curves(study["curves"].iloc[0:0], study["table"], 4, tmp_path / "c.png")
+    assert_png(tmp_path / "c.png")
+    assert "no pruning curves" in placeholder_text(captured[0])
+
+
+def test_claims_nothing_tested(tmp_path, captured):
+    """A study with neither pruning nor norms: every verdict is 'not tested', every value NaN."""
+    table, info, _ = make_table(pruning=False)
+    info = info[info["family"] == "flatness"]
+    counts = stats.bootstrap_counts(N, RESAMPLES, 0)
+    orientations = dict(zip(info["name"], info["orientation"]))
+    summary, _ = stats.summary_tables(table, orientations, TARGETS, AXES)
+    summary = summary.merge(stats.bootstrap_intervals(table, orientations, TARGETS, AXES, counts, LEVEL),
+                            on=["measure", "target"])
+    summary = stats.flag_partial_grid(summary, N, 0, False, ["Psi", "Psi_low", "Psi_high"])
+    frame = claims.claims_table(table, info, summary, f"gen.{TARGET}", counts, LEVEL, 0.5, 0.5)
+    frame = roundtrip(frame, tmp_path, "claims")
+    assert (frame["verdict"] == claims.NOT_TESTED).all()
+    assert frame[["value", "ci_low", "ci_high"]].isna().all().all()
+    out = tmp_path / "out" / "claims.png"
+    plots.claims_figure(frame, LEVEL, out)
+    assert_png(out)
+    cells = captured[0].axes[0].tables[0].get_celld()
+    n_rows = len(frame)
+    assert [cells[(r, 3)].get_text().get_text() for r in range(1, n_rows + 1)] == ["—"] * n_rows
+    grey = matplotlib.colors.to_rgba(plots.VERDICT_COLOURS[claims.NOT_TESTED])
+    assert all(cells[(r, 4)].get_facecolor() == grey for r in range(1, n_rows + 1))
+
+
+def test_claims_empty_notes(study, tmp_path, drawn):
+    """Notes read back from CSV as NaN (empty) are drawn as empty cells."""
+    frame = study["claims"].copy()
+    frame["note"] = np.nan
+    plots.claims_figure(frame, LEVEL, tmp_path / "claims.png")
+    cells = drawn[0].axes[0].tables[0].get_celld()
+    assert all(cells[(r, 5)].get_text().get_text() == "" for r in range(1, len(frame) + 1))
+
+
+def test_prunability_vs_gap_without_axes(study, tmp_path, drawn):
+    """No grid axis: one colour, no legend; one axis: hue only."""
+    for axes in ([], ["width"]):
+        plots.prunability_vs_gap(study["table"], TARGET, axes, tmp_path / "gap.png")
+    no_axis, one_axis = (fig.axes[0] for fig in drawn)
+    assert no_axis.get_legend() is None
+    assert labels(one_axis.get_legend().get_texts()) == [str(w) for w in WIDTHS]
+    assert len(no_axis.collections[0].get_offsets()) == len(one_axis.collections[0].get_offsets()) == N
+
+
+def test_pruning_curves_more_models_than_asked(study, tmp_path, drawn):
+    """More models asked than the table has (3 here, one with a NaN prunability): one panel each of the 2 others."""
+    table = study["table"].iloc[2:5].copy()
+    table.loc[table.index[1], "measure.prunability"] = np.nan
+    plots.pruning_curves(study["curves"], table, 20, tmp_path / "curves.png")
+    titles = [ax.get_title() for ax in titled_axes(drawn[0])]
+    assert sorted(titles) == sorted(plots._two_lines(m) for m in table["model"].iloc[[0, 2]])
+
+
+def test_cmi_bars_one_measure_all_nan(study, tmp_path, drawn):
+    """NaN CMI for one measure only: the bars of the others are drawn."""
+    cmi = study["cmi"].copy()
+    cmi.loc[cmi["measure"] == "params", ["cmi_jiang", "cmi_careful"]] = np.nan
+    plots.cmi_bars(cmi, TARGET, tmp_path / "cmi.png")
+    assert placeholder_text(drawn[0]) is None
+
+
+# --------------------------------------------------------------------------- orderings
+
+
+def info_frame(rows) -> pd.DataFrame:
+    return pd.DataFrame([{"name": n, "family": f, "orientation": 1} for n, f in rows])
+
+
+def test_by_family_order():
+    info = info_frame([
+        ("sharp", "flatness"), ("zeta", "custom"), ("params", "norms"), ("prun", "pruning"), ("alpha", "aaa"),
+        ("steps", "optimization"), ("l2", "norms"), ("kept", "pruning"), ("eig", "hessian"), ("beta", "custom"),
+    ])
+    # FAMILY_ORDER first, registry order inside a family, unknown families last in registry order
+    assert plots._by_family(info) == ["prun", "kept", "params", "l2", "sharp", "eig", "steps", "zeta", "alpha", "beta"]
+    assert plots._by_family(info.iloc[0:0]) == []
+
+
+def test_by_family_ignores_the_index():
+    info = info_frame([("b", "norms"), ("a", "pruning"), ("c", "norms")])
+    info.index = [10, 3, 7]
+    assert plots._by_family(info) == ["a", "b", "c"]
+
+
+def test_family_palette_order():
+    info = info_frame([("x", "zz"), ("y", "norms"), ("z", "aa"), ("w", "pruning"), ("v", "norms")])
+    palette = plots._family_palette(info)
+    assert list(palette) == ["pruning", "norms", "aa", "zz"]
+    assert len(set(palette.values())) == 4
+
+
+def test_pick_spread():
+    values = pd.Series([0.5, np.nan, 0.1, 0.9, 0.3, 0.7], index=list("abcdef"))
+    # sorted: c 0.1, e 0.3, a 0.5, f 0.7, d 0.9
+    assert plots.pick_spread(values, 3) == ["c", "a", "d"]
+    assert plots.pick_spread(values, 2) == ["c", "d"]
+    assert plots.pick_spread(values, 1) == ["c"]
+    assert plots.pick_spread(values, 5) == ["c", "e", "a", "f", "d"]
+    assert plots.pick_spread(values, 50) == ["c", "e", "a", "f", "d"]
+    assert plots.pick_spread(pd.Series([np.nan, np.nan], index=["a", "b"]), 3) == []
+    assert plots.pick_spread(pd.Series([], dtype=float), 3) == []
+    picked = plots.pick_spread(pd.Series(np.arange(10.0)), 4)  # positions 0, 3, 6, 9
+    assert picked == [0, 3, 6, 9]
+
+
+def test_two_lines():
+    assert plots._two_lines("depth~2/width~1/batchnorm~True/dropout~0.0") == "depth=2, width=1\nbatchnorm=True, dropout=0.0"
+    assert plots._two_lines("width~8/depth~2/lr~0.1") == "width=8, depth=2\nlr=0.1"
+
+
+def test_wrap():
+    assert plots._wrap("a b c", 3) == "a b\nc"
+    assert plots._wrap(float("nan"), 10) == ""
+
+
+def test_tau_intervals_sorted_by_tau(study, tmp_path, drawn):
+    plots.tau_intervals(study["summary"], study["measure_info"], TARGET, tmp_path / "tau.png")
+    rows = study["summary"][study["summary"]["target"] == f"gen.{TARGET}"]
+    expected = rows.sort_values("tau_a")["measure"].tolist()
+    left, right = drawn[0].axes[:2]
+    assert labels(left.get_yticklabels()) == expected
+    assert left.get_xlim() == (-1, 1) and right.get_xlim() == (-1, 1)
+    assert expected == ["pacbayes_flatness", "kept_count", "params", "prunability"]  # not the registry order
+    assert "8 models" in drawn[0].get_suptitle()
+    # legend: the study's families in FAMILY_ORDER; each measure in its family's colour
+    assert labels(right.get_legend().get_texts()) == ["pruning", "norms", "flatness"]
+    palette = plots._family_palette(study["measure_info"])
+    family = dict(zip(study["measure_info"]["name"], study["measure_info"]["family"]))
+    for y, measure in enumerate(expected):
+        (line,) = [line for line in left.get_lines() if list(line.get_ydata()) == [y, y]]
+        assert matplotlib.colors.to_rgb(line.get_color()) == pytest.approx(palette[family[measure]])
+    assert right.get_title() == ""  # full grid: no partial-grid note
+
+
+def test_tau_intervals_partial_grid_title(partial_study, tmp_path, drawn):
+    plots.tau_intervals(partial_study["summary"], partial_study["measure_info"], TARGET, tmp_path / "tau.png")
+    assert drawn[0].axes[1].get_title() == f"partial grid for {len(BY_FAMILY)} of {len(BY_FAMILY)} measures"
+    assert "7 models" in drawn[0].get_suptitle()
+
+
+def test_tau_intervals_unknown_measure_and_family(study, tmp_path, drawn):
+    """A measure missing from measure_info is drawn in grey; an unknown family joins the legend last."""
+    summary = study["summary"].copy()
+    extra = summary[summary["measure"] == "params"].assign(measure="mystery")
+    summary = pd.concat([summary, extra], ignore_index=True)
+    info = pd.concat([study["measure_info"], info_frame([("zz_measure", "custom")])], ignore_index=True)
+    plots.tau_intervals(summary, info, TARGET, tmp_path / "tau.png")
+    names = labels(drawn[0].axes[0].get_yticklabels())
+    (line,) = [line for line in drawn[0].axes[0].get_lines() if list(line.get_ydata()) == [names.index("mystery")] * 2]
+    assert line.get_color() == "grey"
+    assert labels(drawn[0].axes[1].get_legend().get_texts()) == ["pruning", "norms", "flatness", "custom"]
+
+
+def test_tau_figure_grows_with_measures(study, tmp_path):
+    summary = study["summary"]
+    target_rows = summary[summary["target"] == f"gen.{TARGET}"]
+    many = pd.concat([target_rows.assign(measure=lambda f, i=i: f["measure"] + f"_{i}") for i in range(3)],
+                     ignore_index=True)
+    plots.tau_intervals(target_rows.iloc[:2], study["measure_info"], TARGET, tmp_path / "few" / "tau.png")
+    plots.tau_intervals(many, study["measure_info"], TARGET, tmp_path / "many" / "tau.png")
+    few_h, few_w = assert_png(tmp_path / "few" / "tau.png")
+    many_h, many_w = assert_png(tmp_path / "many" / "tau.png")
+    # 10 more rows at 0.22 in each, 130 dpi: about 290 pixels taller
+    assert many_h > few_h + 200
+    assert abs(many_w - few_w) < 0.2 * few_w
+
+
+def test_psi_heatmap_order(study, tmp_path, drawn):
+    plots.psi_heatmap(study["granulated"], study["summary"], study["measure_info"], TARGET, tmp_path / "psi.png")
+    ax = titled_axes(drawn[0])[0]
+    assert labels(ax.get_yticklabels()) == BY_FAMILY
+    assert labels(ax.get_xticklabels()) == ["width", "depth", "lr", "Ψ (mean)"]
+    # no "-0.00" in the annotations
+    assert not any(t.get_text() == "-0.00" for t in ax.texts)
+
+
+def test_psi_heatmap_values(study, tmp_path, drawn):
+    """The annotations are psi per axis and Psi from the summary."""
+    plots.psi_heatmap(study["granulated"], study["summary"], study["measure_info"], TARGET, tmp_path / "psi.png")
+    ax = titled_axes(drawn[0])[0]
+    texts = [t.get_text() for t in ax.texts]
+    g = study["granulated"][study["granulated"]["target"] == f"gen.{TARGET}"]
+    s = study["summary"][study["summary"]["target"] == f"gen.{TARGET}"].set_index("measure")
+    expected = []
+    for measure in BY_FAMILY:
+        psi = g[g["measure"] == measure].set_index("axis")["psi"]
+        row = [psi[a] for a in AXES] + [s.loc[measure, "Psi"]]
+        expected += [f"{round(v, 12) + 0.0:.2f}" for v in row]
+    assert texts == expected
+
+
+def test_psi_heatmap_skips_measures_missing_from_info(study, tmp_path, drawn):
+    info = study["measure_info"][study["measure_info"]["name"] != "params"]
+    plots.psi_heatmap(study["granulated"], study["summary"], info, TARGET, tmp_path / "psi.png")
+    assert labels(titled_axes(drawn[0])[0].get_yticklabels()) == [m for m in BY_FAMILY if m != "params"]
+
+
+def test_cmi_bars_order(study, tmp_path, drawn):
+    plots.cmi_bars(study["cmi"], TARGET, tmp_path / "cmi.png")
+    rows = study["cmi"][study["cmi"]["target"] == f"gen.{TARGET}"]
+    expected = rows.sort_values("cmi_jiang", ascending=False)["measure"].tolist()
+    assert expected != study["measure_info"]["name"].tolist()
+    ax = drawn[0].axes[0]
+    assert labels(ax.get_yticklabels()) == expected
+    assert labels(ax.get_legend().get_texts()) == ["Jiang et al. (PGDL code)", "careful variant"]
+
+
+def test_prediction_mi_order(study, tmp_path, drawn):
+    plots.prediction_mi_heatmaps(study["mi"], study["measure_info"], TARGET, tmp_path / "mi.png")
+    panels = titled_axes(drawn[0])
+    assert len(panels) == 2
+    for ax in panels:
+        assert labels(ax.get_yticklabels()) == BY_FAMILY
+        assert labels(ax.get_xticklabels()) == BY_FAMILY
+
+
+def test_prediction_mi_measure_missing_from_info(study, tmp_path, drawn):
+    """A measure of the MI table that measure_info lacks is left out of both panels."""
+    info = study["measure_info"][study["measure_info"]["name"] != "kept_count"]
+    plots.prediction_mi_heatmaps(study["mi"], info, TARGET, tmp_path / "mi.png")
+    for ax in titled_axes(drawn[0]):
+        assert labels(ax.get_yticklabels()) == [m for m in BY_FAMILY if m != "kept_count"]
+
+
+def test_claims_figure_cells(study, tmp_path, drawn):
+    plots.claims_figure(study["claims"], LEVEL, tmp_path / "claims.png")
+    cells = drawn[0].axes[0].tables[0].get_celld()
+    assert cells[(0, 3)].get_text().get_text() == "value [95% interval]"
+    frame = study["claims"]
+    for r, row in enumerate(frame.itertuples(), start=1):
+        assert cells[(r, 0)].get_text().get_text() == row.claim
+        colour = matplotlib.colors.to_rgba(plots.VERDICT_COLOURS[row.verdict])
+        assert cells[(r, 4)].get_facecolor() == colour
+        value = cells[(r, 3)].get_text().get_text()
+        if np.isfinite(row.value):
+            assert value.startswith(f"{row.value:.2f}")
+            assert ("[" in value) == bool(np.isfinite(row.ci_low))
+        else:
+            assert value == "—"
+    # every verdict occurs, so every colour is checked
+    assert set(frame["verdict"]) == set(plots.VERDICT_COLOURS)
+
+
+def test_tolerance_sensitivity_sorted(study, tmp_path, drawn):
+    shuffled = study["sensitivity"].sample(frac=1.0, random_state=3)
+    plots.tolerance_sensitivity(shuffled, TARGET, REL_TOL, tmp_path / "tol.png")
+    ax = drawn[0].axes[0]
+    tau_line = ax.get_lines()[0]
+    assert list(tau_line.get_xdata()) == REL_TOLS
+    rows = study["sensitivity"][study["sensitivity"]["target"] == f"gen.{TARGET}"].sort_values("rel_tol")
+    np.testing.assert_allclose(tau_line.get_ydata(), rows["tau_a"])
+    assert ax.get_xscale() == "log"
+    assert any(f"ε = {REL_TOL:g}" in t for t in labels(ax.get_legend().get_texts()))
+
+
+def test_prunability_vs_gap_points(partial_study, tmp_path, drawn):
+    plots.prunability_vs_gap(partial_study["table"], TARGET, ["width", "depth"], tmp_path / "gap.png")
+    ax = drawn[0].axes[0]
+    assert ax.get_title() == "7 converged models (1 not converged, not shown)"
+    assert len(ax.collections[0].get_offsets()) == N - 1
