@@ -89,6 +89,8 @@ def _used(table: pd.DataFrame, *columns: np.ndarray) -> np.ndarray:
 def _bootstrap_tau(table: pd.DataFrame, x: np.ndarray, y: np.ndarray, counts: np.ndarray, mask=None) -> np.ndarray:
     """tau_a of (x, y) in every resample, over ``mask`` (default: converged models with both finite)."""
     mask = _used(table, x, y) if mask is None else mask
+    if not mask.any():
+        return np.full(len(counts), np.nan)
     return stats.weighted_group_taus(x[mask], y[mask], np.zeros(int(mask.sum()), dtype=np.int64), counts[:, mask])[:, 0]
 
 
