@@ -266,6 +266,20 @@ def granulated_kendall(
 # -------------------------------------------------------------------- summary tables
 
 
+def _measure_target_pairs(table: pd.DataFrame, orientations: Mapping[str, int], targets: Sequence[str]):
+    """For every (measure, target) pair: name, orientation, target column, ``usable``
+    mask and counts, the usable rows, and their oriented measure and target arrays."""
+    for name, orientation in orientations.items():
+        orientation = _check_orientation(orientation)
+        measure_col = MEASURE_PREFIX + name
+        for target_col in targets:
+            mask, counts = usable(table, measure_col, target_col)
+            rows = table.loc[mask]
+            oriented = orientation * _as_float_array(rows[measure_col])
+            yield name, orientation, target_col, mask, counts, rows, oriented, _as_float_array(rows[target_col])
+
+
+
 def summary_tables(
     table: pd.DataFrame,
     orientations: Mapping[str, int],
@@ -295,37 +309,30 @@ def summary_tables(
 
     summary_rows = []
     granulated_rows = []
-    for name, orientation in orientations.items():
-        orientation = _check_orientation(orientation)
-        measure_col = MEASURE_PREFIX + name
-        for target_col in targets:
-            mask, counts = usable(table, measure_col, target_col)
-            rows = table.loc[mask]
-            oriented = orientation * _as_float_array(rows[measure_col])
-            target = _as_float_array(rows[target_col])
-            gran = granulated_kendall(rows, measure_col, target_col, axes, orientation)
-            summary_rows.append(
+    for name, orientation, target_col, _, counts, rows, oriented, target in _measure_target_pairs(table, orientations, targets):
+        gran = granulated_kendall(rows, MEASURE_PREFIX + name, target_col, axes, orientation)
+        summary_rows.append(
+            {
+                "measure": name,
+                "target": target_col,
+                "orientation": orientation,
+                **counts,
+                "tau_a": kendall_tau_a(oriented, target),
+                "tau_b": kendall_tau_b(oriented, target),
+                "Psi": gran["Psi"],
+            }
+        )
+        for axis in axes:
+            granulated_rows.append(
                 {
                     "measure": name,
                     "target": target_col,
-                    "orientation": orientation,
-                    **counts,
-                    "tau_a": kendall_tau_a(oriented, target),
-                    "tau_b": kendall_tau_b(oriented, target),
-                    "Psi": gran["Psi"],
+                    "axis": axis,
+                    "psi": gran["psi"][axis],
+                    "groups_used": gran["groups_used"][axis],
+                    "groups_skipped": gran["groups_skipped"][axis],
                 }
             )
-            for axis in axes:
-                granulated_rows.append(
-                    {
-                        "measure": name,
-                        "target": target_col,
-                        "axis": axis,
-                        "psi": gran["psi"][axis],
-                        "groups_used": gran["groups_used"][axis],
-                        "groups_skipped": gran["groups_skipped"][axis],
-                    }
-                )
     summary = pd.DataFrame(summary_rows, columns=SUMMARY_COLUMNS)
     granulated = pd.DataFrame(granulated_rows, columns=GRANULATED_COLUMNS)
     return summary, granulated
@@ -483,17 +490,12 @@ def bootstrap_intervals(
     if counts.shape[1] != len(table):
         raise ValueError(f"counts has {counts.shape[1]} columns for a table of {len(table)} models")
     rows = []
-    for name, orientation in orientations.items():
-        measure_col = MEASURE_PREFIX + name
-        for target_col in targets:
-            mask, _ = usable(table, measure_col, target_col)
-            used = table.loc[mask]
-            oriented = _check_orientation(orientation) * _as_float_array(used[measure_col])
-            tau, Psi = bootstrap_tau_psi(oriented, used[target_col], used, axes, counts[:, mask])
-            tau_low, tau_high = percentile_interval(tau, level)
-            psi_low, psi_high = percentile_interval(Psi, level)
-            rows.append({"measure": name, "target": target_col, "tau_a_low": tau_low, "tau_a_high": tau_high,
-                         "Psi_low": psi_low, "Psi_high": psi_high})
+    for name, _, target_col, mask, _, used, oriented, target in _measure_target_pairs(table, orientations, targets):
+        tau, Psi = bootstrap_tau_psi(oriented, target, used, axes, counts[:, mask])
+        tau_low, tau_high = percentile_interval(tau, level)
+        psi_low, psi_high = percentile_interval(Psi, level)
+        rows.append({"measure": name, "target": target_col, "tau_a_low": tau_low, "tau_a_high": tau_high,
+                     "Psi_low": psi_low, "Psi_high": psi_high})
     return pd.DataFrame(rows, columns=["measure", "target", "tau_a_low", "tau_a_high", "Psi_low", "Psi_high"])
 
 
@@ -678,31 +680,25 @@ def cmi_tables(
     jiang_min_pair, jiang_empty_cells, cmi_careful, careful_min_set; one row per pair
     and conditioning set: measure, target, variant, conditioning, score)."""
     rows, scores = [], []
-    for name, orientation in orientations.items():
-        measure_col = MEASURE_PREFIX + name
-        for target_col in targets:
-            mask, counts = usable(table, measure_col, target_col)
-            used = table.loc[mask]
-            oriented = _check_orientation(orientation) * _as_float_array(used[measure_col])
-            gap = _as_float_array(used[target_col])
-            jiang = cmi_jiang(oriented, gap, used, values)
-            careful = cmi_careful(oriented, gap, used, values, max_set_size)
-            rows.append(
-                {
-                    "measure": name,
-                    "target": target_col,
-                    "n_used": counts["n_used"],
-                    "cmi_jiang": jiang["cmi"],
-                    "jiang_min_pair": _argmin_label(jiang["scores"]),
-                    "jiang_empty_cells": sum(jiang["empty_cells"].values()),
-                    "cmi_careful": careful["cmi"],
-                    "careful_min_set": _argmin_label(careful["scores"]),
-                }
-            )
-            for variant, result in (("jiang", jiang), ("careful", careful)):
-                for conditioning, score in result["scores"].items():
-                    scores.append({"measure": name, "target": target_col, "variant": variant,
-                                   "conditioning": " & ".join(conditioning) or "(none)", "score": score})
+    for name, _, target_col, _, counts, used, oriented, gap in _measure_target_pairs(table, orientations, targets):
+        jiang = cmi_jiang(oriented, gap, used, values)
+        careful = cmi_careful(oriented, gap, used, values, max_set_size)
+        rows.append(
+            {
+                "measure": name,
+                "target": target_col,
+                "n_used": counts["n_used"],
+                "cmi_jiang": jiang["cmi"],
+                "jiang_min_pair": _argmin_label(jiang["scores"]),
+                "jiang_empty_cells": sum(jiang["empty_cells"].values()),
+                "cmi_careful": careful["cmi"],
+                "careful_min_set": _argmin_label(careful["scores"]),
+            }
+        )
+        for variant, result in (("jiang", jiang), ("careful", careful)):
+            for conditioning, score in result["scores"].items():
+                scores.append({"measure": name, "target": target_col, "variant": variant,
+                               "conditioning": " & ".join(conditioning) or "(none)", "score": score})
     return pd.DataFrame(rows), pd.DataFrame(scores, columns=["measure", "target", "variant", "conditioning", "score"])
 
 
