@@ -279,7 +279,6 @@ def _measure_target_pairs(table: pd.DataFrame, orientations: Mapping[str, int], 
             yield name, orientation, target_col, mask, counts, rows, oriented, _as_float_array(rows[target_col])
 
 
-
 def summary_tables(
     table: pd.DataFrame,
     orientations: Mapping[str, int],
