@@ -909,3 +909,19 @@ def test_tolerance_sensitivity_level_changes_interval():
     out = tolerance_sensitivity(table, by_tolerance, ["gen.acc_gap"], ["hp.width"], counts=counts, level=1.0)
     r = out.set_index("rel_tol").loc[0.5]
     assert (r["tau_a_low"], r["tau_a_high"]) == (pytest.approx(1 / 3), pytest.approx(1.0))
+
+
+def test_duplicate_cells_counts_extra_converged_rows_only():
+    # cells (1, a) x3 [two converged copies -> 1 extra; the unconverged one is not counted],
+    # (2, b) x2 [both converged -> 1 extra], (3, c) x1 -> 2 extra converged rows
+    table = pd.DataFrame(
+        {
+            "hp.width": [1, 1, 1, 2, 2, 3],
+            "hp.depth": ["a", "a", "a", "b", "b", "c"],
+            "is.converged": [True, True, False, True, True, True],
+        }
+    )
+    assert stats.duplicate_cells(table, ["hp.width", "hp.depth"]) == 2
+    # on one axis only, (1), (2), (3) repeat the same way
+    assert stats.duplicate_cells(table, ["hp.width"]) == 2
+    assert stats.duplicate_cells(table.iloc[[0, 3, 5]], ["hp.width", "hp.depth"]) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -144,8 +146,6 @@ def prediction_mi_heatmaps(mi: pd.DataFrame, info: pd.DataFrame, target: str, pa
 
 
 def _wrap(text: str, width: int) -> str:
-    import textwrap
-
     return "\n".join(textwrap.wrap(str(text), width)) if isinstance(text, str) else ""
 
 

@@ -385,6 +385,13 @@ def grid_completeness(table: pd.DataFrame, expected_models: Sequence[str], axes:
     return pd.DataFrame(rows, columns=["model", "status"])
 
 
+def duplicate_cells(table: pd.DataFrame, grid_axes: Sequence[str]) -> int:
+    """Converged rows beyond the first with the same values on ``grid_axes`` (columns
+    such as ``"hp.depth"``): the extra rows a partial-grid count must discount."""
+    converged = table[CONVERGED_COL].eq(True).fillna(False).to_numpy(dtype=bool)
+    return int(table.loc[converged].duplicated(subset=list(grid_axes)).sum())
+
+
 def flag_partial_grid(
     frame: pd.DataFrame, n_cells: int, n_duplicates: int, require_full_grid: bool, columns: Sequence[str]
 ) -> pd.DataFrame:

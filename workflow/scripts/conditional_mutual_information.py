@@ -16,7 +16,7 @@ if len(values) < 2:
     print(f"CMI conditions on pairs of grid axes; this grid varies {len(values)} axis: CMI is NaN")
 
 cmi, scores = stats.cmi_tables(table, orientations, targets, values, p.max_set_size)
-n_duplicates = int(table[table["is.converged"]].duplicated(subset=[f"hp.{a}" for a in p.grid_axes]).sum())
+n_duplicates = stats.duplicate_cells(table, [f"hp.{a}" for a in p.grid_axes])
 cmi = stats.flag_partial_grid(cmi, len(p.cells), n_duplicates, p.require_full_grid, ["cmi_jiang", "cmi_careful"])
 with pd.option_context("display.width", 250, "display.max_columns", 20):
     print(cmi.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

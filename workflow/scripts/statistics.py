@@ -18,7 +18,7 @@ axes = [f"hp.{a}" for a in p.axes]
 # Which cells of the grid the statistics lack, listed before anything is computed.
 grid_axes = [f"hp.{a}" for a in p.grid_axes]
 completeness = stats.grid_completeness(table, p.cells, grid_axes)
-n_duplicates = int(table[table["is.converged"]].duplicated(subset=grid_axes).sum())  # among usable models
+n_duplicates = stats.duplicate_cells(table, grid_axes)
 if completeness.empty:
     print(f"grid complete: {len(p.cells)} cells, one converged model each")
 else:
