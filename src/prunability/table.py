@@ -8,7 +8,8 @@ Columns (Dziugaite et al.'s convention):
   ``acc_gap`` = train acc - test acc, ``loss_gap`` = test loss - train loss,
   ``test_error`` = 1 - test acc, ``test_loss``;
 - ``measure.<name>``: every measure of every family;
-- ``train.<name>``: epochs, steps, steps to CE 0.1 / 0.01, wall time, parameters;
+- ``train.<name>``: epochs, steps, steps to CE 0.1 / 0.01, wall time, all parameters
+  (``n_parameters``) and the prunable Conv/Linear weights |P| (``n_prunable``);
 - ``is.converged`` (reached the CE target), ``is.diverged``, ``is.finite`` (every
   gen and measure value finite).
 """
@@ -48,8 +49,8 @@ def model_row(cell: str, summary: dict, records: list[dict]) -> dict:
     row.update(generalization(summary))
     for record in records:
         row.update({f"measure.{k}": v for k, v in record["values"].items()})
-    for key in ("epochs", "steps", "steps_to_ce_0.1", "steps_to_ce_0.01", "wall_time_s", "n_parameters"):
-        row[f"train.{key}"] = summary[key]
+    for key in ("epochs", "steps", "steps_to_ce_0.1", "steps_to_ce_0.01", "wall_time_s", "n_parameters", "n_prunable"):
+        row[f"train.{key}"] = summary.get(key, float("nan"))
     row["is.converged"] = bool(summary["converged"])
     row["is.diverged"] = bool(summary["diverged"])
     row["is.finite"] = all(_finite(v) for k, v in row.items() if k.startswith(("gen.", "measure.")))

@@ -30,6 +30,7 @@ from torch import nn
 
 from .io import load_torch, save_torch
 from .models import build_model
+from .pruning import prunable_weights
 
 CE_MILESTONES = (0.1, 0.01)  # Jiang's optimization-speed thresholds
 
@@ -282,6 +283,7 @@ def train_model(
         "test_loss": last.get("test_loss", float("nan")),
         "test_acc": last.get("test_acc", float("nan")),
         "n_parameters": sum(p.numel() for p in model.parameters()),
+        "n_prunable": sum(w.numel() for w in prunable_weights(model).values()),  # |P|, the weights pruning acts on
         "wall_time_s": time.perf_counter() - started,
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
         "torch_threads": torch.get_num_threads(),
