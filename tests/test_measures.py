@@ -18,7 +18,7 @@ from torch import nn
 from prunability.measures import FAMILIES, MEASURES, compute_family, instances_of, measures_of, register
 from prunability.measures.norms import margins
 from prunability.models import fold_batchnorm
-from prunability.pruning import kept_count, log_grid, prunable_weights, random_ranks
+from prunability.pruning import kept_count, prunable_weights, random_ranks, sweep_alphas
 from prunability.train import DeviceData, evaluate
 from conftest import make_data, quiet
 
@@ -29,9 +29,8 @@ def pruning_settings(rel_tol=0.0, abs_tol=0.0, **kw):
     s = {
         "rel_tol": rel_tol,
         "abs_tol": abs_tol,
-        "grid_points": 30,
         "alpha_min": 1e-3,
-        "refine_tol": 1e-3,
+        "resolution": 1e-3,
         "random_seeds": 2,
         "acc_tol": 0.0,
         "rel_tol_sweep": [],
@@ -357,9 +356,13 @@ def test_fold_batchnorm_rejects_bn_not_after_conv(net):
 # magnitude pruning removes all irrelevant weights before any relevant one. Removing any
 # relevant weight strictly raises the loss of example j (correct logit 1.5 -> 0, or a
 # wrong logit -1 -> 0). With rel_tol = abs_tol = 0 a kept count k passes iff k >= R = K r,
-# i.e. iff alpha > (R - 1) / P with P = K D. The search ends with a bracket (lo, hi),
-# lo failing, hi passing, hi - lo <= tol = max(refine_tol, 1 / P), so
-#     (R - 1) / P < prunability <= (R - 1) / P + tol.
+# i.e. iff alpha > (R - 1) / P with P = K D. The sweep 1, 0.999, ... is exact, so
+# prunability is the smallest sweep point above (R - 1) / P: sweep_answer(R, P).
+
+
+def sweep_answer(count: int, total: int, h: float = 1e-3) -> float:
+    """The smallest point of the sweep 1, 1 - h, ... that keeps at least ``count`` of ``total`` weights."""
+    return min(a for a in sweep_alphas(h, h) if kept_count(a, total) >= count)
 
 
 def linear_problem(d: int, r: int, k: int, seed: int = 0):
@@ -379,33 +382,28 @@ def linear_problem(d: int, r: int, k: int, seed: int = 0):
     return model.eval(), make_data(x, y, k)
 
 
-def random_interval(model, seed: int, r: int, tol: float):
+def random_answer(model, seed: int, r: int) -> float:
     """Closed form for one random-mask search: with ranks from ``random_ranks`` the kept
     count k passes iff every relevant weight (columns < r) has rank < k, i.e. iff
-    k >= m = 1 + max relevant rank; the answer lies in ((m - 1)/P, (m - 1)/P + tol]."""
+    k >= m = 1 + max relevant rank."""
     ranks = random_ranks(prunable_weights(model), seed)["1.weight"]
-    m = int(ranks[:, :r].max()) + 1
-    p = ranks.numel()
-    return (m - 1) / p, (m - 1) / p + tol
+    return sweep_answer(int(ranks[:, :r].max()) + 1, ranks.numel())
 
 
 def test_pruning_family_on_irrelevant_weights():
-    d, r, k = 10, 4, 3  # P = 30, R = 12, tol = max(1e-3, 1/30) = 1/30
+    d, r, k = 10, 4, 3  # P = 30, R = 12
     model, data = linear_problem(d, r, k)
     before = copy.deepcopy(model.state_dict())
     settings = pruning_settings()
     rec = compute_family("pruning", model, copy.deepcopy(model), data, settings, quiet)
     v, det = rec["values"], rec["details"]
     assert rec["errors"] == {}
-    p, big_r, tol = 30, 12, 1 / 30
-    # (11/30, 12/30]: so exactly 12 weights are kept, the relevant ones.
-    assert (big_r - 1) / p < v["prunability"] <= (big_r - 1) / p + tol + 1e-12
-    assert abs(v["prunability"] - big_r / p) <= tol
+    p, big_r = 30, 12
+    # the smallest sweep point above 11/30 = 0.3667: exactly the 12 relevant weights are kept
+    assert v["prunability"] == sweep_answer(big_r, p) == 0.367
     assert v["kept_count"] == big_r == kept_count(v["prunability"], p)
     # random masks: closed form per seed, then the mean
-    intervals = [random_interval(model, s, r, tol) for s in range(2)]
-    for alpha, (lo, hi) in zip(det["random_alphas"], intervals):
-        assert lo < alpha <= hi + 1e-12
+    assert det["random_alphas"] == [random_answer(model, s, r) for s in range(2)]
     assert v["prunability_random"] == pytest.approx(sum(det["random_alphas"]) / 2)
     assert 0 < v["prunability_random"] <= 1
     assert v["prunability_random"] >= v["prunability"]  # a random mask must also keep all 12
@@ -417,12 +415,16 @@ def test_pruning_family_on_irrelevant_weights():
     # no BatchNorm: the BN-folded ranking is the magnitude ranking, not searched again
     assert set(det["curves"]) == {"magnitude", "layerwise", "random_seed_0", "random_seed_1"}
     assert v["prunability_bn_folded"] == v["prunability"]
-    grid = sorted(log_grid(1e-3, 30), reverse=True)
     for curve in det["curves"].values():
-        n_grid = sum(c["stage"] == "grid" for c in curve)
-        assert [c["stage"] for c in curve] == ["grid"] * n_grid + ["refine"] * (len(curve) - n_grid)
-        assert [c["alpha"] for c in curve[:n_grid]] == pytest.approx(grid[:n_grid])  # from 1 down
-        assert not curve[n_grid - 1]["loss"] <= det["loss_bound"]  # stopped at the first failure
+        # one point per kept count, from all 30 kept down, at the smallest sweep point of each
+        assert [c["kept"] for c in curve] == list(range(30, 30 - len(curve), -1))
+        assert [c["alpha"] for c in curve] == [sweep_answer(c["kept"], p) for c in curve]
+    for name, curve in det["curves"].items():
+        passing = [c["loss"] <= det["loss_bound"] for c in curve]
+        if name == "magnitude":  # on until the accuracy criterion has failed too
+            assert passing.index(False) < len(curve) - 1 and curve[-1]["acc"] < 1.0
+        else:  # stopped at the first failure
+            assert passing == [True] * (len(curve) - 1) + [False]
     for c in det["curves"]["magnitude"]:  # passes iff all 12 relevant weights are kept
         assert (c["loss"] <= det["loss_bound"]) == (c["kept"] >= big_r)
         if c["kept"] >= big_r:
@@ -433,28 +435,28 @@ def test_pruning_family_on_irrelevant_weights():
         assert torch.equal(value, before[name])
 
 
-def test_pruning_family_refine_tolerance():
-    # P = 10 * 200 = 2000 > 1/refine_tol, so tol = refine_tol = 1e-3; R = 10 * 37 = 370:
-    # prunability in (369/2000, 369/2000 + 1e-3].
+def test_pruning_family_exact_on_the_sweep():
+    # P = 10 * 200 = 2000 > 1/resolution: 2 weights per sweep step. R = 10 * 37 = 370:
+    # prunability = 370/2000 = 0.185 exactly, a sweep point.
     d, r, k = 200, 37, 10
     model, data = linear_problem(d, r, k, seed=3)
     rec = compute_family("pruning", model, copy.deepcopy(model), data, pruning_settings(random_seeds=1), quiet)
     v = rec["values"]
-    assert 369 / 2000 < v["prunability"] <= 369 / 2000 + 1e-3 + 1e-12
-    assert 370 <= v["kept_count"] <= 372  # ceil(2000 * alpha) for alpha within the interval
-    assert v["kept_count"] == kept_count(v["prunability"], 2000)
-    lo, hi = random_interval(model, 0, r, 1e-3)
-    assert lo < v["prunability_random"] <= hi + 1e-12
+    assert v["prunability"] == 0.185 and v["kept_count"] == 370
+    assert v["prunability_random"] == random_answer(model, 0, r)
+    # a coarser sweep: 0.19 is its smallest point that keeps all 370 (0.18 keeps 360)
+    v = compute_family("pruning", model, copy.deepcopy(model), data, pruning_settings(random_seeds=1, resolution=0.01), quiet)["values"]
+    assert v["prunability"] == 0.19 and v["kept_count"] == 380
 
 
 def test_pruning_family_tolerance_large_is_at_lower_limit():
-    # abs_tol huge: every grid point passes, the answer is the smallest grid fraction 1e-3.
+    # abs_tol huge: every sweep point passes, the answer is the smallest one, 1e-3.
     model, data = linear_problem(10, 4, 3)
     rec = compute_family("pruning", model, copy.deepcopy(model), data, pruning_settings(abs_tol=1e6), quiet)
     assert rec["details"]["at_lower_limit"]["loss"] is True
-    assert rec["values"]["prunability"] == pytest.approx(1e-3)
+    assert rec["values"]["prunability"] == 1e-3
     assert rec["values"]["kept_count"] == kept_count(1e-3, 30) == 1
-    assert rec["values"]["prunability_random"] == pytest.approx(1e-3)
+    assert rec["values"]["prunability_random"] == 1e-3
 
 
 def test_prunability_orders_two_models():
@@ -530,10 +532,7 @@ def test_layerwise_equals_global_for_one_layer():
     assert rec["values"]["prunability_layerwise"] == rec["values"]["prunability"]
     layer, glob = rec["details"]["curves"]["layerwise"], rec["details"]["curves"]["magnitude"]
     glob_loss = {c["alpha"]: c["loss"] for c in glob}
-    for c in layer:
-        if c["alpha"] in glob_loss:  # the grid, and refine points both searches visited
-            assert c["loss"] == glob_loss[c["alpha"]]
-    assert sum(c["alpha"] in glob_loss for c in layer) >= sum(c["stage"] == "grid" for c in layer)
+    assert all(c["alpha"] in glob_loss and c["loss"] == glob_loss[c["alpha"]] for c in layer)
 
 
 def test_bn_folded_ranking_is_the_folded_models_magnitude_ranking():

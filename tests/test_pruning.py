@@ -21,7 +21,7 @@ from prunability.pruning import (
     accuracy_criterion,
     kept_count,
     layerwise_magnitude_ranks,
-    log_grid,
+    sweep_alphas,
     loss_criterion,
     magnitude_ranks,
     masks_from_ranks,
@@ -417,86 +417,98 @@ def _recording(fn):
     return evaluate, calls
 
 
+def test_sweep_alphas():
+    assert sweep_alphas(0.25, 0.1) == [1.0, 0.75, 0.5, 0.25]
+    assert sweep_alphas(0.1, 0.1) == pytest.approx([1.0 - 0.1 * i for i in range(10)])
+    assert sweep_alphas(0.001, 0.001)[-1] == 0.001 and len(sweep_alphas(0.001, 0.001)) == 1000
+    assert all(a == round(a, 12) for a in sweep_alphas(0.001, 0.001))  # no 0.30000000000000004
+
+
 def test_search_inverse_loss_closed_form():
-    # loss(alpha) = 1/alpha, criterion loss <= 4  <=>  alpha >= 1/4: the answer is 0.25.
-    total, refine_tol = 10**6, 1e-4  # tol = max(1e-4, 1e-6) = 1e-4
-    grid = log_grid(1e-3, 30)
+    # loss(alpha) = 1/alpha, criterion loss <= 4  <=>  alpha >= 1/4: on the sweep of
+    # spacing 1e-3 the answer is exactly 0.25, found by evaluating 1, 0.999, ..., 0.25
+    # and stopping at the first failure, 0.249.
+    total, h = 10**6, 1e-3
     evaluate, calls = _recording(lambda a: 1.0 / a)
     passes = loss_criterion(4.0, 0.0, 0.0)
-    res = search_prunability(evaluate, {"loss": passes}, grid, total, refine_tol)
-    alpha = res.alphas["loss"]
-    assert 0.25 <= alpha <= 0.25 + refine_tol
-    assert passes(*evaluate(alpha))
-    assert not passes(*evaluate(alpha - refine_tol))
-    assert res.kept("loss") == kept_count(alpha, total)
+    res = search_prunability(evaluate, {"loss": passes}, total, h, 1e-3)
+    assert res.alphas["loss"] == 0.25
+    assert res.kept("loss") == kept_count(0.25, total) == 250_000
     assert res.total == total and not res.at_lower_limit["loss"]
-    # The grid is evaluated from 1 downwards and stops at the first failure: the grid
-    # points >= 0.25 plus the first one below; then the bracket is bisected.
-    above = sorted((a for a in grid if a >= 0.25), reverse=True)
-    first_failure = max(a for a in grid if a < 0.25)
-    n_grid = len(above) + 1
-    assert [c["alpha"] for c in res.curve] == calls[: len(res.curve)]
-    assert [c["alpha"] for c in res.curve[:n_grid]] == pytest.approx(above + [first_failure])
-    assert [c["stage"] for c in res.curve] == ["grid"] * n_grid + ["refine"] * (len(res.curve) - n_grid)
+    assert [c["alpha"] for c in res.curve] == calls == sweep_alphas(h, 1e-3)[:752]
+    assert calls[-1] == 0.249
     for c in res.curve:
         assert c["loss"] == pytest.approx(1.0 / c["alpha"])
-        assert c["acc"] == 0.5
-        assert c["kept"] == kept_count(c["alpha"], total)
-    # bisection of (first failure, smallest passing grid point): ceil(log2(width / tol)) steps
-    assert len(res.curve) - n_grid == math.ceil(math.log2((min(above) - first_failure) / refine_tol))
+        assert c["acc"] == 0.5 and c["kept"] == kept_count(c["alpha"], total)
 
 
-def test_search_robust_rule_ignores_isolated_passing_point():
-    # Passes below 0.15 (an isolated lucky region), fails on [0.15, 0.25), passes above:
-    # the robust answer is 0.25, not the grid point 0.1, which is never evaluated.
+def test_search_non_monotone_curve_reports_the_top_failure():
+    # A curve that fails in a narrow pocket [0.70, 0.702] far above the main threshold
+    # (0.3): a coarse grid (..., 0.8, 0.6, ...) plus bisection would report ~0.3 and
+    # never see the pocket; the sweep evaluates 0.702, 0.701 and 0.700, so the answer
+    # is 0.703, the smallest fraction with no failing sweep point above it.
+    def loss(a):
+        return 10.0 if (0.6995 < a < 0.7025 or a < 0.3) else 0.0
+
+    evaluate, calls = _recording(loss)
+    res = search_prunability(evaluate, {"loss": loss_criterion(1.0, 0.0, 0.0)}, 10**6, 1e-3, 1e-3)
+    assert res.alphas["loss"] == 0.703
+    assert calls[-1] == 0.702  # stops at the first failure from the top
+    # The robust rule on the stored curve agrees, as the offline re-analysis needs.
+    assert robust_answer(res.curve, loss_criterion(1.0, 0.0, 0.0)) == (0.703, 0.702)
+
+
+def test_search_isolated_passing_point_below_a_failure_does_not_count():
+    # Passes below 0.15 (a lucky region), fails on [0.15, 0.25), passes above: the
+    # answer is 0.25 and nothing under the first failure is evaluated.
     def loss(a):
         return 0.0 if (a < 0.15 or a >= 0.25) else 10.0
 
-    evaluate, _ = _recording(loss)
-    res = search_prunability(evaluate, {"loss": loss_criterion(1.0, 0.0, 0.0)}, [0.5, 0.1, 0.3, 0.2, 1.0], 10**6, 1e-3)
-    assert 0.25 <= res.alphas["loss"] <= 0.251
-    assert not res.at_lower_limit["loss"]
-    assert [c["alpha"] for c in res.curve[:4]] == [1.0, 0.5, 0.3, 0.2]  # descending, stops at 0.2
-    assert all(0.2 < c["alpha"] < 0.3 for c in res.curve[4:])  # only the bracket is refined
+    evaluate, calls = _recording(loss)
+    res = search_prunability(evaluate, {"loss": loss_criterion(1.0, 0.0, 0.0)}, 10**6, 0.05, 1e-3)
+    assert res.alphas["loss"] == 0.25
+    assert calls == [1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2]
 
 
-def test_search_all_grid_points_pass_is_at_lower_limit():
-    grid = log_grid(1e-3, 12)
-    evaluate, _ = _recording(lambda a: 0.0)
-    res = search_prunability(evaluate, {"loss": loss_criterion(0.0, 0.0, 0.0)}, grid, 5000, 1e-3)
+def test_search_every_point_passes_is_at_lower_limit():
+    evaluate, calls = _recording(lambda a: 0.0)
+    res = search_prunability(evaluate, {"loss": loss_criterion(0.0, 0.0, 0.0)}, 5000, 0.1, 0.05)
     assert res.at_lower_limit["loss"]
-    assert res.alphas["loss"] == pytest.approx(1e-3)
-    assert res.kept("loss") == kept_count(1e-3, 5000) == 5
-    assert len(res.curve) == 12 and all(c["stage"] == "grid" for c in res.curve)
+    assert res.alphas["loss"] == 0.1  # the last sweep point above alpha_min = 0.05
+    assert res.kept("loss") == 500
+    assert len(calls) == 10
+    # alpha_min on the sweep is included
+    res = search_prunability(evaluate, {"loss": loss_criterion(0.0, 0.0, 0.0)}, 5000, 0.1, 0.1)
+    assert res.alphas["loss"] == 0.1 and res.at_lower_limit["loss"]
 
 
 def test_search_unpruned_model_fails_gives_nan():
-    grid = log_grid(1e-2, 8)
     evaluate, _ = _recording(lambda a: float("nan"))
-    res = search_prunability(evaluate, {"loss": loss_criterion(1.0, 0.0, 0.0)}, grid, 100, 1e-3)
+    res = search_prunability(evaluate, {"loss": loss_criterion(1.0, 0.0, 0.0)}, 100, 1e-3, 1e-3)
     assert math.isnan(res.alphas["loss"]) and math.isnan(res.kept("loss"))
     assert not res.at_lower_limit["loss"]
     assert len(res.curve) == 1  # alpha = 1 fails: nothing below can count
 
 
-def test_search_appends_one_and_never_refines_below_one_weight():
-    # Grid without 1.0: it is appended. total = 10: the step is 1/10 > refine_tol, so the
-    # bracket (0.1, 1.0) of width 0.9 needs ceil(log2(0.9 / 0.1)) = 4 bisections at most.
-    # loss passes iff at least 5 of 10 weights are kept (alpha > 0.4).
+def test_search_never_finer_than_one_weight():
+    # total = 10, h = 1e-3: the sweep's 1000 points hold only 10 distinct kept counts;
+    # each count is evaluated once, at the largest sweep point with that count, and
+    # recorded at the smallest (k - 1)/10 + 0.001, as the robust rule on the whole
+    # sweep would. The loss passes iff at least 5 of 10 weights are kept.
     total = 10
-    evaluate, _ = _recording(lambda a: 0.0 if kept_count(a, total) >= 5 else 1.0)
-    res = search_prunability(evaluate, {"loss": loss_criterion(0.0, 0.0, 0.0)}, [0.1], total, 1e-9)
-    assert [c["alpha"] for c in res.curve[:2]] == [1.0, 0.1]
-    assert len(res.curve) - 2 == math.ceil(math.log2(0.9 / 0.1))
-    assert res.kept("loss") == 5
-    assert 0.4 < res.alphas["loss"] <= 0.5
+    evaluate, calls = _recording(lambda a: 0.0 if kept_count(a, total) >= 5 else 1.0)
+    res = search_prunability(evaluate, {"loss": loss_criterion(0.0, 0.0, 0.0)}, total, 1e-3, 1e-3)
+    assert [kept_count(a, total) for a in calls] == [10, 9, 8, 7, 6, 5, 4]
+    assert calls == [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+    assert [c["alpha"] for c in res.curve] == [0.901, 0.801, 0.701, 0.601, 0.501, 0.401, 0.301]
+    assert res.kept("loss") == 5 and res.alphas["loss"] == 0.401
 
 
-def test_search_several_criteria_each_refined_and_recomputable_from_the_curve():
+def test_search_several_criteria_and_recomputable_from_the_curve():
     # loss(alpha) = 1/alpha; criteria loss <= 2 (alpha >= 1/2), loss <= 5 (alpha >= 1/5)
-    # and acc(alpha) = alpha >= 0.3. The grid goes down until the loosest (1/5) fails,
-    # then each bracket is bisected to 1e-3; robust_answer on the stored curve gives
-    # the same answers, which is how other tolerances are recomputed offline.
+    # and acc(alpha) = alpha >= 0.3. The sweep goes down until the loosest (1/5) fails;
+    # robust_answer on the stored curve gives the same answers, which is how other
+    # tolerances are recomputed offline, exactly for any tolerance up to the loosest.
     def evaluate(alpha):
         return 1.0 / alpha, alpha
 
@@ -505,37 +517,31 @@ def test_search_several_criteria_each_refined_and_recomputable_from_the_curve():
         "loose": loss_criterion(5.0, 0.0, 0.0),
         "acc": accuracy_criterion(0.3, 0.0),
     }
-    grid = log_grid(1e-3, 40)
-    res = search_prunability(evaluate, criteria, grid, 10**6, 1e-3)
-    for name, exact in [("strict", 0.5), ("loose", 0.2), ("acc", 0.3)]:
-        assert exact <= res.alphas[name] <= exact + 1e-3
+    res = search_prunability(evaluate, criteria, 10**6, 1e-3, 1e-3)
+    assert res.alphas == {"strict": 0.5, "loose": 0.2, "acc": 0.3}
+    for name in criteria:
         assert robust_answer(res.curve, criteria[name])[0] == res.alphas[name]
-    grid_points = [c["alpha"] for c in res.curve if c["stage"] == "grid"]
-    assert min(grid_points) == max(a for a in grid if a < 0.2)  # stopped one below the loosest answer
-    # a tolerance between the two: from the stored curve, correct to the grid bracket
+    assert min(c["alpha"] for c in res.curve) == 0.199
     between, _ = robust_answer(res.curve, loss_criterion(3.0, 0.0, 0.0))
-    assert 1 / 3 <= between <= min(a for a in grid_points if a >= 1 / 3)
+    assert between == 0.334  # the smallest sweep point >= 1/3
 
 
 @given(
-    thresholds=st.lists(st.floats(0.002, 1.0), min_size=1, max_size=4),
-    points=st.integers(5, 40),
+    curve=st.lists(st.floats(0.0, 2.0), min_size=1, max_size=60),
+    h=st.sampled_from([0.01, 0.02, 0.05]),
+    bound=st.floats(0.1, 1.9),
+    total=st.sampled_from([7, 30, 10**7]),
 )
-@settings(max_examples=50, deadline=None)
-def test_search_monotone_curve_property(thresholds, points):
-    # A monotone curve (loss = 1 - alpha): criterion "loss <= 1 - t" passes iff alpha >= t.
-    # Each answer lies in [t, t + refine_tol] (or is the lowest grid point if t is below it).
-    criteria = {f"c{i}": loss_criterion(1.0 - t, 0.0, 0.0) for i, t in enumerate(thresholds)}
-    grid = log_grid(1e-3, points)
-    res = search_prunability(lambda a: (1.0 - a, 0.0), criteria, grid, 10**7, 1e-3)
-    for i, t in enumerate(thresholds):
-        alpha = res.alphas[f"c{i}"]
-        robust = robust_answer(res.curve, criteria[f"c{i}"])[0]
-        assert alpha == robust
-        assert t - 1e-12 <= alpha <= t + 1e-3 + 1e-12
+@settings(max_examples=150, deadline=None)
+def test_search_equals_brute_force_on_any_curve(curve, h, bound, total):
+    # Any curve, monotone or not, as a function of the kept count: the search's answer
+    # equals the robust rule applied to every point of the sweep (brute force).
+    alphas = sweep_alphas(h, h)
 
+    def loss(a):
+        return curve[min(total - kept_count(a, total), len(curve) - 1)]
 
-def test_log_grid():
-    g = log_grid(1e-3, 4)
-    assert g[0] == pytest.approx(1e-3) and g[-1] == 1.0
-    assert np.allclose(g, [1e-3, 1e-2, 1e-1, 1.0])
+    passes = loss_criterion(bound, 0.0, 0.0)
+    res = search_prunability(lambda a: (loss(a), 1.0), {"loss": passes}, total, h, h)
+    brute, _ = robust_answer([dict(alpha=a, loss=loss(a), acc=1.0) for a in alphas], passes)
+    assert res.alphas["loss"] == brute or (math.isnan(brute) and math.isnan(res.alphas["loss"]))

@@ -37,6 +37,7 @@ def summary(train_acc=0.75, test_acc=0.5, train_loss=0.25, test_loss=1.5, **extr
         "steps_to_ce_0.01": None,
         "wall_time_s": 3.5,
         "n_parameters": 1234,
+        "n_prunable": 1000,
     }
     s.update(extra)
     return s
@@ -56,10 +57,10 @@ def pruning_record(prunability=0.125, random=0.5, base=0.02, bound=0.022) -> dic
             "loss_bound": bound,
             "curves": {
                 "magnitude": [
-                    dict(alpha=1.0, kept=100, loss=base, acc=1.0, stage="grid"),
-                    dict(alpha=0.1, kept=10, loss=0.5, acc=0.8, stage="grid"),
+                    dict(alpha=1.0, kept=100, loss=base, acc=1.0),
+                    dict(alpha=0.1, kept=10, loss=0.5, acc=0.8),
                 ],
-                "random_seed_0": [dict(alpha=0.5, kept=50, loss=0.021, acc=0.99, stage="refine")],
+                "random_seed_0": [dict(alpha=0.5, kept=50, loss=0.021, acc=0.99)],
             },
         },
     }
@@ -111,10 +112,10 @@ def test_model_row_columns_and_values():
     assert row["measure.frobenius"] == 12.0 and row["measure.spectral"] == 3.0
     assert row["train.epochs"] == 12 and row["train.steps"] == 240
     assert row["train.steps_to_ce_0.1"] == 100 and row["train.steps_to_ce_0.01"] is None
-    assert row["train.wall_time_s"] == 3.5 and row["train.n_parameters"] == 1234
+    assert row["train.wall_time_s"] == 3.5 and row["train.n_parameters"] == 1234 and row["train.n_prunable"] == 1000
     assert row["is.converged"] is True and row["is.diverged"] is False and row["is.finite"] is True
-    # nothing else: model + 6 hp + 7 gen + 4 measures + 6 train + 3 is
-    assert len(row) == 1 + 6 + 7 + 4 + 6 + 3
+    # nothing else: model + 6 hp + 7 gen + 4 measures + 7 train + 3 is
+    assert len(row) == 1 + 6 + 7 + 4 + 7 + 3
     # a steps_to value of None does not make the row non-finite (train.* is not checked)
 
 
@@ -163,7 +164,7 @@ def test_pruning_curves_long_format():
     rows = pruning_curves("cell-a", pruning_record(base=0.02, bound=0.022))
     assert len(rows) == 3
     assert rows[0] == dict(model="cell-a", curve="magnitude", alpha=1.0, kept=100, loss=0.02, acc=1.0,
-                           stage="grid", base_loss=0.02, base_acc=1.0, bound=0.022)
+                           base_loss=0.02, base_acc=1.0, bound=0.022)
     assert [r["curve"] for r in rows] == ["magnitude", "magnitude", "random_seed_0"]
     assert [r["alpha"] for r in rows] == [1.0, 0.1, 0.5]
     assert all(r["base_loss"] == 0.02 and r["bound"] == 0.022 for r in rows)
@@ -226,7 +227,7 @@ def test_prunability_by_tolerance_from_stored_curves():
     # fails -> 0.8; rel_tol 0.5 -> bound 1.5: down to 0.3 pass, 0.1 fails -> 0.3;
     # rel_tol 0 -> only alpha 1 (1.04 > 1). Model b's random curve is ignored.
     def point(alpha, loss):
-        return dict(alpha=alpha, kept=0, loss=loss, acc=1.0, stage="grid", base_loss=1.0, base_acc=1.0, bound=1.1)
+        return dict(alpha=alpha, kept=0, loss=loss, acc=1.0, base_loss=1.0, base_acc=1.0, bound=1.1)
 
     rows = [dict(model="a", curve="magnitude", **point(a, l)) for a, l in [(1.0, 1.0), (0.8, 1.04), (0.5, 1.3), (0.3, 1.0), (0.1, 3.0)]]
     rows += [dict(model="b", curve="magnitude", **point(1.0, 2.0)), dict(model="b", curve="random_seed_0", **point(0.01, 0.0))]

@@ -12,11 +12,11 @@ sort, and masks are nested by construction as alpha shrinks.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -128,9 +128,10 @@ class Pruner:
 Criterion = Callable[[float, float], bool]  # passes(loss, acc) for a pruned model
 
 
-def log_grid(alpha_min: float, points: int) -> np.ndarray:
-    """``points`` log-spaced kept fractions from alpha_min to 1 (both included)."""
-    return np.geomspace(alpha_min, 1.0, points)
+def sweep_alphas(resolution: float, alpha_min: float) -> list[float]:
+    """The kept fractions 1, 1 - h, 1 - 2h, ... down to alpha_min (h = ``resolution``)."""
+    steps = math.floor((1.0 - alpha_min) / resolution + 1e-9)
+    return [round(1.0 - i * resolution, 12) for i in range(steps + 1)]
 
 
 def robust_answer(curve: Sequence[dict], passes: Criterion) -> tuple[float, float | None]:
@@ -157,9 +158,9 @@ def robust_answer(curve: Sequence[dict], passes: Criterion) -> tuple[float, floa
 @dataclass
 class SearchResult:
     alphas: dict[str, float]  # per criterion: the smallest kept fraction that passes (NaN: even alpha = 1 fails)
-    at_lower_limit: dict[str, bool]  # per criterion: the smallest evaluated fraction passed, so alpha is an upper bound
+    at_lower_limit: dict[str, bool]  # per criterion: the sweep reached alpha_min without a failure, so alpha is an upper bound
     total: int
-    curve: list[dict] = field(default_factory=list)  # every evaluation: alpha, kept, loss, acc, stage
+    curve: list[dict] = field(default_factory=list)  # every evaluation: alpha, kept, loss, acc
 
     def kept(self, criterion: str) -> float:
         """k(alpha), the absolute kept count kappa (NaN when alpha is)."""
@@ -170,46 +171,46 @@ class SearchResult:
 def search_prunability(
     evaluate: Callable[[float], tuple[float, float]],
     criteria: dict[str, Criterion],
-    grid: Sequence[float],
     total: int,
-    refine_tol: float,
-    max_refinements: int = 200,
+    resolution: float,
+    alpha_min: float,
 ) -> SearchResult:
-    """Smallest kept fraction whose pruned model passes each criterion (papers.md §1.3).
+    """Smallest kept fraction whose pruned model passes each criterion (papers.md §1.3),
+    exact on the sweep 1, 1 - h, 1 - 2h, ... (h = ``resolution``).
 
-    ``evaluate(alpha)`` returns (loss, accuracy) of the model pruned to alpha. The
-    grid (1 appended if missing) is evaluated from alpha = 1 downwards and stops once
-    every criterion has failed at some point: the robust answer of each criterion is
-    then settled, and the stored curve covers every tolerance up to the loosest one.
-    Then each criterion's bracket (failing point below, answer) is bisected until it
-    is at most ``refine_tol`` wide (never finer than one weight, 1/total).
+    ``evaluate(alpha)`` returns (loss, accuracy) of the model pruned to alpha. Every
+    point of the sweep is evaluated from alpha = 1 downwards until each criterion has
+    failed once: its first failure from the top settles its robust answer (the point
+    just above), and no failing sweep point lies above that answer. A bisection
+    between coarse grid points would not know that: near the tolerance the loss is
+    not monotone in alpha, and it can land in a passing pocket below failing
+    fractions it never evaluated. The sweep is never finer than one weight (points
+    with the same kept count share one evaluation) and stops at ``alpha_min`` (a
+    criterion that never failed reports an upper bound).
     """
-    grid = sorted({float(a) for a in grid} | {1.0}, reverse=True)
     curve: list[dict] = []
-
-    def run(alpha: float, stage: str) -> None:
-        loss, acc = evaluate(alpha)
-        curve.append(dict(alpha=alpha, kept=kept_count(alpha, total), loss=loss, acc=acc, stage=stage))
-
-    for alpha in grid:
-        run(alpha, "grid")
-        if all(robust_answer(curve, passes)[1] is not None for passes in criteria.values()):
+    answers = {name: float("nan") for name in criteria}
+    failed: set[str] = set()
+    # Consecutive sweep points with the same kept count prune the same weights: one
+    # evaluation serves them all, recorded at the smallest of them, which is what the
+    # robust rule on the whole sweep would report.
+    for kept, same_mask in itertools.groupby(sweep_alphas(resolution, alpha_min), key=lambda a: kept_count(a, total)):
+        same_mask = list(same_mask)
+        loss, acc = evaluate(same_mask[0])
+        alpha = same_mask[-1]
+        curve.append(dict(alpha=alpha, kept=kept, loss=loss, acc=acc))
+        for name, passes in criteria.items():
+            if name in failed:
+                continue
+            if passes(loss, acc):
+                answers[name] = alpha
+            else:
+                failed.add(name)
+        if len(failed) == len(criteria):
             break
-    tol = max(refine_tol, 1.0 / total)
-    for _ in range(max_refinements):
-        open_brackets = []
-        for passes in criteria.values():
-            hi, lo = robust_answer(curve, passes)
-            if math.isfinite(hi) and lo is not None and hi - lo > tol:
-                open_brackets.append((lo, hi))
-        if not open_brackets:
-            break
-        lo, hi = open_brackets[0]
-        run(0.5 * (lo + hi), "refine")
-    answers = {name: robust_answer(curve, passes) for name, passes in criteria.items()}
     return SearchResult(
-        alphas={name: a for name, (a, _) in answers.items()},
-        at_lower_limit={name: math.isfinite(a) and below is None for name, (a, below) in answers.items()},
+        alphas=answers,
+        at_lower_limit={name: name not in failed for name in criteria},
         total=total,
         curve=curve,
     )

@@ -72,7 +72,7 @@ def measure_info(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(list(rows.values()), columns=["name", "family", "orientation", "equation", "description"])
 
 
-CURVE_COLUMNS = ["model", "curve", "alpha", "kept", "loss", "acc", "stage", "base_loss", "base_acc", "bound"]
+CURVE_COLUMNS = ["model", "curve", "alpha", "kept", "loss", "acc", "base_loss", "base_acc", "bound"]
 
 
 def pruning_curves(cell: str, record: dict) -> list[dict]:

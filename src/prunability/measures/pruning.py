@@ -12,9 +12,11 @@ Variants: a uniformly random global mask (mean over seeds), layerwise magnitude
 (every layer keeps the same fraction), the ranking taken on BN-folded weights, and
 the accuracy criterion acc(M_alpha(theta)) >= acc(theta) - acc_tol.
 
-The global-magnitude curve is evaluated down to where the loosest criterion fails
-and refined for every tolerance in ``rel_tol_sweep`` too, so the statistics can
-recompute prunability for those tolerances from the stored curve
+Every search sweeps alpha = 1, 1 - h, 1 - 2h, ... (h = ``resolution``) downwards,
+evaluating every point until each criterion has failed once, so every reported
+fraction is exact on that sweep. The global-magnitude sweep runs on until the
+loosest tolerance of ``rel_tol_sweep`` (and the accuracy criterion) has failed, so
+the statistics can recompute prunability for those tolerances from the stored curve
 (``prunability.pruning.robust_answer``) without re-evaluating any model.
 """
 
@@ -30,7 +32,6 @@ from ..pruning import (
     SearchResult,
     accuracy_criterion,
     layerwise_magnitude_ranks,
-    log_grid,
     loss_criterion,
     magnitude_ranks,
     prunable_weights,
@@ -50,7 +51,6 @@ def sweep_name(rel_tol: float) -> str:
 class PruningContext:
     def __init__(self, model, init_model, data, settings, log, summary):
         self.model, self.data, self.settings, self.log = model, data, settings, log
-        self.grid = log_grid(settings["alpha_min"], settings["grid_points"])
 
     def _loss_acc(self, split: str = "train") -> tuple[float, float]:
         return evaluate(self.model, self.data, split, self.settings["eval_batch_size"])
@@ -81,7 +81,7 @@ class PruningContext:
             return self._loss_acc()
 
         try:
-            result = search_prunability(at, criteria, self.grid, pruner.total, self.settings["refine_tol"])
+            result = search_prunability(at, criteria, pruner.total, self.settings["resolution"], self.settings["alpha_min"])
         finally:
             pruner.restore()
         alpha = result.alphas["loss"]
