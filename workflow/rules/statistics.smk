@@ -2,7 +2,8 @@
 # Kendall tau (tau-a as Jiang et al., and tau-b), granulated Kendall psi / Psi with
 # bootstrap intervals, the grid's completeness, the tolerance sensitivity of
 # prunability, conditional mutual information, mutual information between measures'
-# predictions, and the claims table K1-K6.
+# predictions, and the claims table K1-K6; with a replicate axis (seed), the seed noise
+# floor: tau and Psi within each replicate and the seed oracle.
 # Library: prunability.stats, prunability.claims
 
 
@@ -29,6 +30,21 @@ rule statistics:
             caption="../report/tolerance_sensitivity.rst",
             category="Tables",
         ),
+        replicates=report(
+            f"{STATS}/replicates.csv",
+            caption="../report/replicates.rst",
+            category="Tables",
+        ),
+        replicate_spread=report(
+            f"{STATS}/replicate_spread.csv",
+            caption="../report/replicate_spread.rst",
+            category="Tables",
+        ),
+        seed_oracle=report(
+            f"{STATS}/seed_oracle.csv",
+            caption="../report/seed_oracle.rst",
+            category="Tables",
+        ),
     log:
         f"{LOGS}/statistics.log",
     conda:
@@ -37,6 +53,8 @@ rule statistics:
         targets=config["statistics"]["targets"],
         axes=AXES,
         grid_axes=list(config["grid"]),
+        grid=config["grid"],
+        replicate_axis=config["statistics"]["replicate_axis"],
         cells=CELLS,
         require_full_grid=config["statistics"]["require_full_grid"],
         bootstrap=config["statistics"]["bootstrap"],

@@ -1,5 +1,7 @@
 """Rule statistics: tau, granulated Kendall and their bootstrap intervals of every measure
-against every target; the grid's completeness; prunability's sensitivity to the tolerance."""
+against every target; the grid's completeness; prunability's sensitivity to the tolerance;
+and, when the grid has a replicate axis (statistics.replicate_axis, e.g. seed), the seed
+noise floor: tau and Psi within each replicate, their spread, and the seed oracle."""
 
 import pandas as pd
 
@@ -56,3 +58,20 @@ sensitivity = stats.flag_partial_grid(sensitivity, len(p.cells), n_duplicates, p
 print("prunability against the tolerance rel_tol (abs_tol fixed):")
 print(sensitivity[["rel_tol", "target", "n_used", "tau_a", "tau_a_low", "tau_a_high", "Psi"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 save_csv(snakemake.output.sensitivity, sensitivity)
+
+# The seed noise floor: how much tau and Psi move between repeated runs of the same grid,
+# and how well one run's targets rank another's (the seed oracle).
+replicate, per_replicate, spread, oracle = stats.seed_noise_floor(
+    table, orientations, targets, p.grid, p.axes, p.replicate_axis, p.require_full_grid)
+if replicate is None:
+    print(f"no replicate axis (statistics.replicate_axis = {p.replicate_axis!r} is not a grid axis with two or more "
+          "values outside statistics.axes): replicates.csv, replicate_spread.csv and seed_oracle.csv are empty")
+else:
+    print(f"replicate axis {replicate} ({len(p.grid[replicate])} values); spread of tau and Psi over the replicates:")
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
+        print(spread.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print("seed oracle (tau and Psi between the targets of two replicates, cell by cell):")
+    print(oracle.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+save_csv(snakemake.output.replicates, per_replicate)
+save_csv(snakemake.output.replicate_spread, spread)
+save_csv(snakemake.output.seed_oracle, oracle)
