@@ -78,7 +78,7 @@ DEFAULT_MEASURES = {
 # --------------------------------------------------------------------------- helpers
 
 
-def make_table(converged=None, n_parameters=None, **measures) -> pd.DataFrame:
+def make_table(converged=None, n_prunable=None, n_parameters=None, **measures) -> pd.DataFrame:
     """The 8-model grid with the default measures, overridden by ``measures``."""
     grid = list(itertools.product([0, 1], repeat=3))  # (a, b, c) in the order k = 4a + 2b + c
     table = pd.DataFrame(
@@ -94,8 +94,12 @@ def make_table(converged=None, n_parameters=None, **measures) -> pd.DataFrame:
     values = {**DEFAULT_MEASURES, **measures}
     for name, column in values.items():
         table[stats.MEASURE_PREFIX + name] = np.asarray(column, dtype=float)
-    # 100 parameters for width 8 (a = 0), 200 for width 16 (a = 1)
-    table["train.n_parameters"] = STEP_A * 100 + 100 if n_parameters is None else np.asarray(n_parameters, dtype=float)
+    # |P|: 100 prunable weights for width 8 (a = 0), 200 for width 16 (a = 1)
+    table["train.n_prunable"] = STEP_A * 100 + 100 if n_prunable is None else np.asarray(n_prunable, dtype=float)
+    # all parameters: |P| plus 10 (k + 1) BatchNorm and bias entries, in the order of k (so
+    # tau(all parameters, k + 1) = 1, which tells K4's statistic from tau(|P|, k + 1) = 4/7)
+    table["train.n_parameters"] = (table["train.n_prunable"] + 10 * INCREASING if n_parameters is None
+                                   else np.asarray(n_parameters, dtype=float))
     table[stats.CONVERGED_COL] = [True] * N if converged is None else list(converged)
     return table
 
@@ -445,27 +449,66 @@ def test_k4_value_by_hand():
     # c = 9, d = 7, tau = 2/28 = 1/14 = 0.0714...
     result, _, counts = run()
     k4 = row_of(result, "K4")
+    assert k4["statistic"] == "tau(|P|, prunability)"
+    assert "|P| = the number of prunable Conv/Linear weights" in k4["rule"]
     assert k4["value"] == pytest.approx(4 / 7)
-    assert k4["note"] == "tau(parameter count, kept count kappa) = 0.071"
+    assert k4["note"] == "tau(|P|, kept count kappa) = 0.071"
     size = STEP_A * 100 + 100
     expected = quantiles([loop_tau(size, INCREASING, c) for c in counts])
     assert (k4["ci_low"], k4["ci_high"]) == pytest.approx(expected)
     assert k4["verdict"] == (SUPPORTED if k4["ci_high"] < TAU_THRESHOLD else NOT_SUPPORTED)
 
 
-def test_k4_uses_raw_prunability_and_the_parameter_count():
-    # size = 10 (k + 1), prunability = -(k + 1): tau -1 in every resample -> (-1, -1), supported
-    result, _, _ = run(table=make_table(prunability=DECREASING, n_parameters=10 * INCREASING))
+def test_k4_uses_raw_prunability_and_the_prunable_count():
+    # |P| = 10 (k + 1), prunability = -(k + 1): tau -1 in every resample -> (-1, -1), supported
+    result, _, _ = run(table=make_table(prunability=DECREASING, n_prunable=10 * INCREASING))
     k4 = row_of(result, "K4")
     assert (k4["value"], k4["ci_low"], k4["ci_high"]) == (-1.0, -1.0, -1.0)
     assert k4["verdict"] == SUPPORTED
     # size and prunability in the same order: (1, 1), not supported;
     # kept_count = k + 1 too: tau(size, kept) = 1
-    result, _, _ = run(table=make_table(kept_count=INCREASING, n_parameters=10 * INCREASING))
+    result, _, _ = run(table=make_table(kept_count=INCREASING, n_prunable=10 * INCREASING))
     k4 = row_of(result, "K4")
     assert (k4["value"], k4["ci_low"], k4["ci_high"]) == (1.0, 1.0, 1.0)
     assert k4["verdict"] == NOT_SUPPORTED
-    assert k4["note"] == "tau(parameter count, kept count kappa) = 1.000"
+    assert k4["note"] == "tau(|P|, kept count kappa) = 1.000"
+
+
+@pytest.mark.parametrize("old_results", ["no column", "all NaN"])
+def test_k4_falls_back_to_all_parameters_in_old_results(old_results):
+    # Results from before |P| was recorded: all parameters, 10 (k + 1) + |P|, increase with k,
+    # as prunability = k + 1 does: tau 1 (where |P| would give 4/7).
+    # kept_count = [10, 20, 30, 400, 15, 25, 35, 45] against k: concordant pairs (i < j,
+    # kept_j > kept_i) from 10: 7; 20: 5 (1 d, 15); 30: 3 (2 d, 15 and 25); 400: 0 (4 d);
+    # 15: 3; 25: 2; 35: 1. c = 21, d = 7: tau = 14/28 = 0.5.
+    table = make_table()
+    if old_results == "no column":
+        table = table.drop(columns="train.n_prunable")
+    else:
+        table["train.n_prunable"] = np.nan
+    result, _, _ = run(table=table)
+    k4 = row_of(result, "K4")
+    assert k4["statistic"] == "tau(parameter count, prunability)"
+    assert k4["value"] == pytest.approx(1.0)
+    assert k4["note"].startswith("tau(parameter count, kept count kappa) = 0.500; train.n_prunable not recorded")
+    assert "all parameters" in k4["note"]
+
+
+def test_k4_prefers_the_prunable_count_when_some_models_lack_it():
+    # |P| NaN for model 7 only (not all NaN): |P| is used, model 7 left out. Over models
+    # 0-6 the 4 x 3 = 12 pairs across the widths are concordant of C(7, 2) = 21: tau 4/7.
+    table = make_table()
+    table.loc[7, "train.n_prunable"] = np.nan
+    k4 = row_of(run(table=table)[0], "K4")
+    assert k4["statistic"] == "tau(|P|, prunability)"
+    assert k4["value"] == pytest.approx(4 / 7)
+
+
+def test_k4_not_tested_without_any_size():
+    table = make_table().drop(columns=["train.n_prunable", "train.n_parameters"])
+    k4 = row_of(run(table=table)[0], "K4")
+    assert k4["verdict"] == NOT_TESTED and math.isnan(k4["value"])
+    assert "records no model size" in k4["note"]
 
 
 def test_k4_excludes_unconverged_models():
@@ -484,7 +527,7 @@ def test_k4_excludes_unconverged_models():
 
 
 def test_k4_not_tested_when_every_model_has_the_same_size():
-    result, _, _ = run(table=make_table(n_parameters=np.full(N, 1234.0)))
+    result, _, _ = run(table=make_table(n_prunable=np.full(N, 1234.0)))
     k4 = row_of(result, "K4")
     assert k4["verdict"] == NOT_TESTED
     assert k4["note"] == "every model used has the same size"
@@ -492,8 +535,8 @@ def test_k4_not_tested_when_every_model_has_the_same_size():
 
 
 def test_k4_not_tested_when_every_used_model_has_the_same_size():
-    # the converged models all have 100 parameters; only the unconverged model 7 has 200
-    table = make_table(n_parameters=[100.0] * 7 + [200.0], converged=[True] * 7 + [False])
+    # the converged models all have |P| = 100; only the unconverged model 7 has 200
+    table = make_table(n_prunable=[100.0] * 7 + [200.0], converged=[True] * 7 + [False])
     result, _, _ = run(table=table)
     assert row_of(result, "K4")["verdict"] == NOT_TESTED
 

@@ -63,6 +63,26 @@ def norm_measures(info: pd.DataFrame) -> list[str]:
     return [name for name in norms if "margin" not in name]
 
 
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+def prunable_count(table: pd.DataFrame) -> tuple[np.ndarray | None, str, str]:
+    """The size K4 is about, per model: (values, name, note).
+
+    |P|, the count of prunable Conv/Linear weights (``train.n_prunable``), is what
+    prunability is a fraction of. Results from before it was recorded lack it (or hold
+    only NaN): then every parameter (``train.n_parameters``, BatchNorm and biases
+    included) stands in, and the note says so. Neither column: no values."""
+    if "train.n_prunable" in table and np.isfinite(table["train.n_prunable"].to_numpy(dtype=float)).any():
+        return table["train.n_prunable"].to_numpy(dtype=float), "|P|", ""
+    if "train.n_parameters" in table:
+        return (table["train.n_parameters"].to_numpy(dtype=float), "parameter count",
+                "train.n_prunable not recorded in these results: all parameters (BatchNorm and biases included) "
+                "stand in for |P|")
+    return None, "|P|", "the table records no model size (train.n_prunable, train.n_parameters)"
+
+
 def _summary_row(summary: pd.DataFrame, measure: str, target: str) -> pd.Series:
     return summary[(summary["measure"] == measure) & (summary["target"] == target)].iloc[0]
 
@@ -143,21 +163,27 @@ def claims_table(
         verdict = verdict_above(interval, tau_threshold) if math.isfinite(r[column]) else NOT_TESTED
         rows.append(_row("K3", f"{statistic} of prunability", rule, r[column], interval, verdict, note))
 
-    # K4: prunability does not grow with the parameter count (the kept count does).
-    rule = f"supported iff the {pct} interval of tau(parameter count, prunability) lies below {tau_threshold:g}"
-    size = table["train.n_parameters"].to_numpy(dtype=float)
+    # K4: prunability does not grow with the network's size |P| (the kept count does).
+    size, size_name, size_note = prunable_count(table)
+    statistic = f"tau({size_name}, prunability)"
+    rule = f"supported iff the {pct} interval of {statistic} lies below {tau_threshold:g}" + (
+        "; |P| = the number of prunable Conv/Linear weights" if size_name == "|P|" else "")
     prunability = table["measure.prunability"].to_numpy(dtype=float) if has_prunability else None
     if not has_prunability:
-        rows.append(_row("K4", "tau(parameter count, prunability)", rule, note="the pruning family was not computed"))
+        rows.append(_row("K4", statistic, rule, note="the pruning family was not computed"))
+    elif size is None:
+        rows.append(_row("K4", statistic, rule, note=size_note))
     elif np.unique(size[_used(table, size, prunability)]).size < 2:
-        rows.append(_row("K4", "tau(parameter count, prunability)", rule, note="every model used has the same size"))
+        rows.append(_row("K4", statistic, rule, note=_join("every model used has the same size", size_note)))
     else:
         value = float(_bootstrap_tau(table, size, prunability, ones)[0])
         interval = stats.percentile_interval(_bootstrap_tau(table, size, prunability, counts), level)
-        kept = table["measure.kept_count"].to_numpy(dtype=float)
-        note = f"tau(parameter count, kept count kappa) = {float(_bootstrap_tau(table, size, kept, ones)[0]):.3f}"
-        rows.append(_row("K4", "tau(parameter count, prunability)", rule, value, interval,
-                         verdict_below(interval, tau_threshold), note))
+        kept_note = ""
+        if "measure.kept_count" in table:
+            kept = table["measure.kept_count"].to_numpy(dtype=float)
+            kept_note = f"tau({size_name}, kept count kappa) = {float(_bootstrap_tau(table, size, kept, ones)[0]):.3f}"
+        rows.append(_row("K4", statistic, rule, value, interval, verdict_below(interval, tau_threshold),
+                         _join(kept_note, size_note)))
 
     rows.append(_row("K5", "tau(prunability, test loss) across a label-noise width sweep",
                      "needs a double-descent study (a width sweep trained on noisy labels)",
