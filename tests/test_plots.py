@@ -113,6 +113,7 @@ def make_table(unconverged=(), nan_measures=(), pruning=True):
     for name in nan_measures:
         table[f"measure.{name}"] = np.nan
     table["train.n_parameters"] = n_params
+    table["train.n_prunable"] = 0.9 * n_params  # |P|: the Conv/Linear weights, without BN and biases
     table["is.converged"] = [i not in unconverged for i in range(N)]
     table["is.diverged"] = False
     return table, info, curves
@@ -223,11 +224,13 @@ def call(name: str, d: dict, path, target=TARGET):
         return plots.prunability_vs_gap(d["table"], target, ["width", "depth"], path)
     if name == "pruning_curves":
         return plots.pruning_curves(d["curves"], d["table"], 3, path)
+    if name == "size_scaling":
+        return plots.size_scaling(d["table"], path)
     raise KeyError(name)
 
 
 PLOTS = ["claims_figure", "tau_intervals", "psi_heatmap", "cmi_bars", "prediction_mi_heatmaps",
-         "tolerance_sensitivity", "prunability_vs_gap", "pruning_curves"]
+         "tolerance_sensitivity", "prunability_vs_gap", "pruning_curves", "size_scaling"]
 
 
 def assert_png(path: Path) -> tuple[int, int]:
@@ -423,6 +426,7 @@ def no_pruning_study(tmp_path_factory):
     ("tolerance_sensitivity", "no pruning curves"),
     ("prunability_vs_gap", "prunability was not computed"),
     ("pruning_curves", "no pruning curves"),
+    ("size_scaling", "prunability was not computed"),
 ])
 def test_no_pruning_family_placeholders(name, message, no_pruning_study, tmp_path, captured):
     d = no_pruning_study
@@ -706,3 +710,211 @@ def test_prunability_vs_gap_points(partial_study, tmp_path, drawn):
     ax = drawn[0].axes[0]
     assert ax.get_title() == "7 converged models (1 not converged, not shown)"
     assert len(ax.collections[0].get_offsets()) == N - 1
+
+
+# --------------------------------------------------------------------------- the seed noise floor on the tau figure
+
+
+def build_seed_study(folder: Path, seeds=(0, 1)) -> dict:
+    """The 8-model grid trained once per seed. Seed 0 has make_table's gaps; seed s > 0
+    swaps the gaps of models 2s - 2 and 2s - 1 (seed noise). Summary, replicates and seed
+    oracle as the statistics rule makes them, round-tripped through CSV."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base, info, _ = make_table()
+    parts = []
+    for seed in seeds:
+        part = base.assign(**{"hp.seed": seed}, model=base["model"] + f"/seed~{seed}")
+        if seed:
+            gap = part["gen.acc_gap"].to_numpy(copy=True)
+            i, j = 2 * seed - 2, 2 * seed - 1
+            gap[[i, j]] = gap[[j, i]]
+            part["gen.acc_gap"] = gap
+        parts.append(part)
+    table = pd.concat(parts, ignore_index=True)
+    orientations = dict(zip(info["name"], info["orientation"]))
+    counts = stats.bootstrap_counts(len(table), RESAMPLES, 0)
+    summary, _ = stats.summary_tables(table, orientations, TARGETS, AXES)
+    summary = summary.merge(stats.bootstrap_intervals(table, orientations, TARGETS, AXES, counts, LEVEL),
+                            on=["measure", "target"])
+    summary = stats.flag_partial_grid(summary, N * len(seeds), 0, False, ["Psi", "Psi_low", "Psi_high"])
+    grid = {"width": list(WIDTHS), "depth": list(DEPTHS), "lr": list(LRS), "seed": list(seeds)}
+    axis, replicates, _, oracle = stats.seed_noise_floor(table, orientations, TARGETS, grid,
+                                                         ["width", "depth", "lr"], "seed")
+    assert axis == "seed"
+    frames = dict(table=table, measure_info=info, summary=summary, replicates=replicates, seed_oracle=oracle)
+    return {name: roundtrip(frame, folder, name) for name, frame in frames.items()}
+
+
+def dashed_x(ax) -> list[float]:
+    """x of the dashed vertical lines (the seed oracle)."""
+    return [line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"]
+
+
+def test_tau_intervals_seed_oracle_and_each_seed(tmp_path, drawn):
+    d = build_seed_study(tmp_path)
+    plots.tau_intervals(d["summary"], d["measure_info"], TARGET, tmp_path / "tau.png", d["replicates"], d["seed_oracle"])
+    left, right = drawn[0].axes[:2]
+    (oracle,) = d["seed_oracle"][d["seed_oracle"]["target"] == f"gen.{TARGET}"].itertuples()
+    assert 0 < oracle.tau_a < 1  # the swap makes the two seeds disagree
+    assert dashed_x(left) == pytest.approx([oracle.tau_a])
+    assert dashed_x(right) == pytest.approx([oracle.Psi])
+    assert labels(left.get_legend().get_texts()) == [
+        f"seed oracle (τ {oracle.tau_a:.2f}, Ψ {oracle.Psi:.2f})", "each seed's own value"]
+    assert not left.patches  # one pair of seeds: no band
+    # each measure's row carries its two per-seed values as diamonds
+    names = labels(left.get_yticklabels())
+    per_seed = d["replicates"][d["replicates"]["target"] == f"gen.{TARGET}"]
+    for ax, column in ((left, "tau_a"), (right, "Psi")):
+        assert len(ax.collections) == len(names)
+        for collection in ax.collections:
+            points = collection.get_offsets()
+            (row,) = set(points[:, 1])
+            expected = per_seed.loc[per_seed["measure"] == names[int(row)], column]
+            assert sorted(points[:, 0]) == pytest.approx(sorted(expected))
+
+
+def test_tau_intervals_seed_oracle_band_with_three_seeds(tmp_path, drawn):
+    d = build_seed_study(tmp_path, seeds=(0, 1, 2))
+    plots.tau_intervals(d["summary"], d["measure_info"], TARGET, tmp_path / "tau.png", d["replicates"], d["seed_oracle"])
+    left = drawn[0].axes[0]
+    oracle = d["seed_oracle"][d["seed_oracle"]["target"] == f"gen.{TARGET}"]
+    pairs = oracle[oracle["pair"] != "mean"]["tau_a"]
+    assert len(pairs) == 3 and pairs.nunique() > 1
+    # the line at the mean of the three pairs (the "mean" row), the band over their range
+    assert dashed_x(left) == pytest.approx([oracle[oracle["pair"] == "mean"]["tau_a"].item()])
+    (band,) = left.patches
+    assert (band.get_x(), band.get_x() + band.get_width()) == pytest.approx((pairs.min(), pairs.max()))
+    assert "mean and range of 3 pairs" in labels(left.get_legend().get_texts())[0]
+
+
+def test_tau_intervals_without_a_replicate_axis_is_as_before(study, tmp_path, drawn):
+    """Empty replicates / seed_oracle frames (header-only CSVs) draw the figure of no seeds."""
+    orientations = dict(zip(study["measure_info"]["name"], study["measure_info"]["orientation"]))
+    grid = {"width": list(WIDTHS), "depth": list(DEPTHS), "lr": list(LRS)}
+    axis, replicates, _, oracle = stats.seed_noise_floor(study["table"], orientations, TARGETS, grid,
+                                                         ["width", "depth", "lr"], "seed")
+    assert axis is None
+    replicates, oracle = roundtrip(replicates, tmp_path, "replicates"), roundtrip(oracle, tmp_path, "seed_oracle")
+    plots.tau_intervals(study["summary"], study["measure_info"], TARGET, tmp_path / "a.png", replicates, oracle)
+    plots.tau_intervals(study["summary"], study["measure_info"], TARGET, tmp_path / "b.png")
+    with_frames, without = drawn
+    for a, b in zip(with_frames.axes[:2], without.axes[:2]):
+        assert not dashed_x(a) and not a.collections and not a.patches
+        assert [line.get_xydata().tolist() for line in a.get_lines()] == [line.get_xydata().tolist() for line in b.get_lines()]
+    assert with_frames.axes[0].get_legend() is None
+
+
+def test_tau_intervals_nan_oracle_is_not_drawn(tmp_path, drawn):
+    """A pair without a tau (e.g. every model of one seed unconverged): no line, no legend entry."""
+    d = build_seed_study(tmp_path)
+    oracle = d["seed_oracle"].assign(tau_a=np.nan)
+    plots.tau_intervals(d["summary"], d["measure_info"], TARGET, tmp_path / "tau.png", d["replicates"], oracle)
+    left, right = drawn[0].axes[:2]
+    assert not dashed_x(left) and len(dashed_x(right)) == 1
+    assert labels(left.get_legend().get_texts())[0].startswith("seed oracle (Ψ ")
+
+
+# --------------------------------------------------------------------------- size scaling (K4)
+
+
+def panel_text(ax) -> str | None:
+    return ax.texts[0].get_text() if ax.texts else None
+
+
+def line_points(ax) -> set:
+    """Each line of a panel as a tuple of its (x, y) points."""
+    return {tuple(map(tuple, line.get_xydata().tolist())) for line in ax.get_lines()}
+
+
+def expected_lines(table: pd.DataFrame, varied: str, size: str, measure: str) -> set:
+    """The models that share every hp column but ``varied``, as (size, measure) points in size order."""
+    used = table[table["is.converged"] & np.isfinite(table[measure])]
+    others = [c for c in table.columns if c.startswith("hp.") and c != varied]
+    return {tuple(map(tuple, g.sort_values(size)[[size, measure]].to_numpy(float).tolist()))
+            for _, g in used.groupby(others)}
+
+
+def test_size_scaling_lines(study, tmp_path, drawn):
+    plots.size_scaling(study["table"], tmp_path / "size.png")
+    width_prun, width_kept, depth_prun, depth_kept = drawn[0].axes[:4]
+    table = study["table"]
+    # width row: one line per (depth, lr), 4 lines of the 2 widths; depth row: per (width, lr)
+    for ax, varied, measure in ((width_prun, "hp.width", "measure.prunability"),
+                                (width_kept, "hp.width", "measure.kept_count"),
+                                (depth_prun, "hp.depth", "measure.prunability"),
+                                (depth_kept, "hp.depth", "measure.kept_count")):
+        assert panel_text(ax) is None
+        assert line_points(ax) == expected_lines(table, varied, "train.n_prunable", measure)
+        assert len(ax.get_lines()) == 4
+        assert ax.get_xscale() == "log" and ax.get_xlabel().startswith("|P|")
+    assert width_kept.get_yscale() == "log" and width_prun.get_yscale() == "linear"
+    # the width row is coloured by depth, the depth row by width
+    assert width_kept.get_legend().get_title().get_text() == "depth"
+    assert labels(width_kept.get_legend().get_texts()) == [str(d) for d in DEPTHS]
+    assert depth_kept.get_legend().get_title().get_text() == "width"
+    palette = dict(zip(DEPTHS, matplotlib.colors.to_rgba_array(
+        [h.get_color() for h in width_kept.get_legend().legend_handles])))
+    for line in width_prun.get_lines():
+        x = line.get_xdata()[0]
+        depth = table.loc[table["train.n_prunable"] == x, "hp.depth"].iloc[0]
+        assert matplotlib.colors.to_rgb(line.get_color()) == pytest.approx(tuple(palette[depth][:3]))
+
+
+def test_size_scaling_leaves_out_unconverged_and_nan(partial_study, tmp_path, drawn):
+    table = partial_study["table"].copy()  # model 5 not converged
+    table.loc[0, "measure.kept_count"] = np.nan
+    plots.size_scaling(table, tmp_path / "size.png")
+    width_prun, width_kept = drawn[0].axes[:2]
+    assert sum(len(line.get_xdata()) for line in width_prun.get_lines()) == N - 1
+    assert sum(len(line.get_xdata()) for line in width_kept.get_lines()) == N - 2
+    # a group left with one model is a point, not a line: still drawn
+    assert line_points(width_prun) == expected_lines(table, "hp.width", "train.n_prunable", "measure.prunability")
+
+
+def test_size_scaling_grid_without_a_depth_axis(study, tmp_path, drawn):
+    table = study["table"][study["table"]["hp.depth"] == DEPTHS[0]]
+    plots.size_scaling(table, tmp_path / "size.png")
+    width_prun, width_kept, depth_prun, depth_kept = drawn[0].axes[:4]
+    assert len(width_prun.get_lines()) == 2  # one per lr
+    for ax in (depth_prun, depth_kept):
+        assert panel_text(ax) == "the grid has no depth axis with two or more values" and not ax.get_lines()
+    # the width row, without a second size axis, is coloured by the next varying axis
+    assert width_kept.get_legend().get_title().get_text() == "lr"
+
+
+def test_size_scaling_no_size_axis_at_all(study, tmp_path, captured):
+    table = study["table"][(study["table"]["hp.depth"] == DEPTHS[0]) & (study["table"]["hp.width"] == WIDTHS[0])]
+    plots.size_scaling(table, tmp_path / "size.png")
+    assert_png(tmp_path / "size.png")
+    texts = [panel_text(ax) for ax in captured[0].axes[:4]]
+    assert texts == ["the grid has no width axis with two or more values"] * 2 + [
+        "the grid has no depth axis with two or more values"] * 2
+
+
+def test_size_scaling_prunability_nan_everywhere(tmp_path, drawn):
+    table, _, _ = make_table()
+    table["measure.prunability"] = np.nan
+    plots.size_scaling(table, tmp_path / "size.png")
+    width_prun, width_kept, depth_prun, _ = drawn[0].axes[:4]
+    assert panel_text(width_prun) == panel_text(depth_prun) == "no converged model with a finite value"
+    assert len(width_kept.get_lines()) == 4
+
+
+def test_size_scaling_without_kept_count(tmp_path, drawn):
+    table, _, _ = make_table()
+    plots.size_scaling(table.drop(columns="measure.kept_count"), tmp_path / "size.png")
+    assert panel_text(drawn[0].axes[1]) == "kept_count was not computed"
+    assert len(drawn[0].axes[0].get_lines()) == 4
+
+
+@pytest.mark.parametrize("old_results", ["no column", "all NaN"])
+def test_size_scaling_falls_back_to_all_parameters(old_results, tmp_path, drawn):
+    table, _, _ = make_table()
+    if old_results == "no column":
+        table = table.drop(columns="train.n_prunable")
+    else:
+        table["train.n_prunable"] = np.nan
+    plots.size_scaling(table, tmp_path / "size.png")
+    ax = drawn[0].axes[0]
+    assert "all parameters" in ax.get_xlabel()
+    assert line_points(ax) == expected_lines(table, "hp.width", "train.n_parameters", "measure.prunability")

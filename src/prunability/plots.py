@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -52,21 +53,50 @@ def _by_family(info: pd.DataFrame) -> list[str]:
     return ordered.sort_values(["_rank", "_pos"])["name"].tolist()
 
 
-def tau_intervals(summary: pd.DataFrame, info: pd.DataFrame, target: str, path) -> None:
-    """Kendall tau (tau-a) and granulated Psi per measure with bootstrap intervals, sorted by tau."""
+def _oracle_pairs(oracle: pd.DataFrame | None, target: str) -> pd.DataFrame:
+    """The seed oracle's rows of one pair of replicates each (not the mean row) for ``target``."""
+    if oracle is None or oracle.empty:
+        return pd.DataFrame(columns=["tau_a", "Psi"])
+    return oracle[(oracle["target"] == f"gen.{target}") & (oracle["pair"].astype(str) != "mean")]
+
+
+def tau_intervals(summary: pd.DataFrame, info: pd.DataFrame, target: str, path,
+                  replicates: pd.DataFrame | None = None, oracle: pd.DataFrame | None = None) -> None:
+    """Kendall tau (tau-a) and granulated Psi per measure with bootstrap intervals, sorted by tau.
+
+    With a replicate axis (non-empty ``replicates`` and ``oracle``, as replicates.csv and
+    seed_oracle.csv): each seed's own tau / Psi as small ticks on the measure's row, and
+    the seed oracle (mean over pairs of seeds; band: min to max with more than one pair)
+    as a dashed vertical line, the level of agreement seed noise leaves."""
     rows = summary[summary["target"] == f"gen.{target}"].sort_values("tau_a", ascending=True)
     if rows.empty:
         return _placeholder(path, f"no statistics for target {target}")
     family = dict(zip(info["name"], info["family"]))
     palette = _family_palette(info)
+    per_seed = (replicates[replicates["target"] == f"gen.{target}"] if replicates is not None
+                else pd.DataFrame(columns=["measure", "tau_a", "Psi"]))
+    oracle_pairs = _oracle_pairs(oracle, target)
     fig, axes = plt.subplots(1, 2, figsize=(11, 0.22 * len(rows) + 1.8), sharey=True)
     y = np.arange(len(rows))
-    for ax, column, label in ((axes[0], "tau_a", "Kendall τ (tau-a)"), (axes[1], "Psi", "granulated Ψ")):
+    oracle_label = []
+    for ax, column, label, symbol in ((axes[0], "tau_a", "Kendall τ (tau-a)", "τ"), (axes[1], "Psi", "granulated Ψ", "Ψ")):
         for yi, row in zip(y, rows.itertuples()):
             colour = palette.get(family.get(row.measure), "grey")
             value, low, high = getattr(row, column), getattr(row, f"{column}_low"), getattr(row, f"{column}_high")
             ax.plot([low, high], [yi, yi], color=colour, linewidth=1.5, alpha=0.7)
             ax.plot(value, yi, "o", color=colour, markersize=4)
+            seeds = per_seed.loc[per_seed["measure"] == row.measure, column].to_numpy(dtype=float)
+            seeds = seeds[np.isfinite(seeds)]
+            if seeds.size:  # each replicate's own statistic: the spread seed noise gives
+                ax.scatter(seeds, np.full(seeds.size, yi), marker="D", s=14, linewidths=1.0, facecolors="none",
+                           edgecolors=colour)
+        oracle_values = oracle_pairs[column].to_numpy(dtype=float)
+        oracle_values = oracle_values[np.isfinite(oracle_values)]
+        if oracle_values.size:
+            ax.axvline(oracle_values.mean(), color="black", linestyle="--", linewidth=1)
+            if oracle_values.size > 1:
+                ax.axvspan(oracle_values.min(), oracle_values.max(), color="grey", alpha=0.15, linewidth=0)
+            oracle_label.append(f"{symbol} {oracle_values.mean():.2f}")
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_xlim(-1, 1)
         ax.set_xlabel(label)
@@ -78,6 +108,17 @@ def tau_intervals(summary: pd.DataFrame, info: pd.DataFrame, target: str, path) 
         axes[1].set_title(f"partial grid for {partial} of {len(rows)} measures", fontsize=8)
     handles = [plt.Line2D([], [], color=c, marker="o", linestyle="-", label=f) for f, c in palette.items()]
     axes[1].legend(handles=handles, loc="lower right", fontsize=7, title="family", title_fontsize=7)
+    seed_handles = []
+    if oracle_label:
+        pairs = len(oracle_pairs)
+        seed_handles.append(plt.Line2D([], [], color="black", linestyle="--", linewidth=1,
+                                       label=f"seed oracle ({', '.join(oracle_label)}"
+                                             + (f"; mean and range of {pairs} pairs)" if pairs > 1 else ")")))
+    if not per_seed.empty:
+        seed_handles.append(plt.Line2D([], [], color="grey", marker="D", markerfacecolor="none", linestyle="none",
+                                       markersize=4, label="each seed's own value"))
+    if seed_handles:
+        axes[0].legend(handles=seed_handles, loc="upper left", fontsize=7)
     n = int(rows["n_used"].max())
     fig.suptitle(f"Rank correlation with the {TARGET_LABELS[target]}, {n} models; "
                  "bars: bootstrap percentile intervals (larger = better predictor)", fontsize=10)
@@ -255,3 +296,102 @@ def pruning_curves(curves: pd.DataFrame, table: pd.DataFrame, n_models: int, pat
     grid.add_legend(title=None)
     grid.figure.suptitle("Pruning curves: dotted = loss tolerance, dashed = prunability", y=1.04)
     _save(grid.figure, path)
+
+
+SIZE_AXES = ("width", "depth")
+
+
+def _size_column(table: pd.DataFrame) -> tuple[str, str]:
+    """The size on the x axis: |P|, the prunable Conv/Linear weight count, or, for results
+    from before train.n_prunable was recorded, every parameter (said in the label)."""
+    if "train.n_prunable" in table and np.isfinite(table["train.n_prunable"].to_numpy(dtype=float)).any():
+        return "train.n_prunable", "|P| (prunable Conv/Linear weights)"
+    return "train.n_parameters", "all parameters (|P| not recorded in these results)"
+
+
+def _colour_axis(table: pd.DataFrame, varied: str) -> str | None:
+    """The hp column that colours the lines of the panels in which ``varied`` varies: the
+    other size axis if it varies, else the first other varying hp column, else None."""
+    others = [f"hp.{a}" for a in SIZE_AXES if f"hp.{a}" != varied]
+    others += [c for c in table.columns if c.startswith("hp.") and c not in (varied, *others)]
+    return next((c for c in others if c in table and table[c].nunique(dropna=False) > 1), None)
+
+
+def _size_panel(ax, table: pd.DataFrame, varied: str, size: str, measure: str, palette: dict, colour: str | None) -> bool:
+    """One line per setting of every hp column but ``varied``: ``measure`` against ``size``
+    over the converged models with both finite, in increasing size. False (and the reason
+    written in the panel) if there is nothing to draw."""
+    def say(message):
+        ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, fontsize=8, wrap=True)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return False
+
+    axis = varied.removeprefix("hp.")
+    if varied not in table or table[varied].nunique(dropna=True) < 2:
+        return say(f"the grid has no {axis} axis with two or more values")
+    if measure not in table:
+        return say(f"{measure.removeprefix('measure.')} was not computed")
+    converged = table["is.converged"].eq(True).to_numpy(dtype=bool)
+    finite = np.isfinite(table[size].to_numpy(dtype=float)) & np.isfinite(table[measure].to_numpy(dtype=float))
+    used = table[converged & finite]
+    if used.empty:
+        return say("no converged model with a finite value")
+    others = [c for c in table.columns if c.startswith("hp.") and c != varied]
+    groups = used.groupby(others, dropna=False, sort=True) if others else [((), used)]
+    for _, group in groups:
+        group = group.sort_values(size)
+        line_colour = palette[group[colour].iloc[0]] if colour else "C0"
+        ax.plot(group[size], group[measure], "-o", color=line_colour, linewidth=0.8, markersize=3, alpha=0.6)
+    _log_axis(ax, "x")
+    if (used[measure] > 0).all() and measure == "measure.kept_count":
+        _log_axis(ax, "y")  # kappa spans the size range: compare slopes, not offsets
+    return True
+
+
+def _log_axis(ax, which: str) -> None:
+    """A log scale on ``which`` ("x" or "y"), labelled 1, 2, 5 per decade in engineering
+    notation (50 k, 100 k): a grid spans about a decade of sizes, too little for labels at
+    powers of ten only."""
+    getattr(ax, f"set_{which}scale")("log")
+    axis = getattr(ax, f"{which}axis")
+    axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(matplotlib.ticker.EngFormatter())
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def size_scaling(table: pd.DataFrame, path) -> None:
+    """Prunability and the kept count kappa against network size |P| (claim K4).
+
+    Rows: models that differ only in width, then only in depth (one line per setting of
+    every other hyperparameter, so each line is one width or depth sweep; lines coloured
+    by the other size axis, or by the first other varying axis). Columns: prunability,
+    kappa. Converged models with finite values only; a row whose axis has fewer than two
+    values in the grid says so."""
+    if "measure.prunability" not in table:
+        return _placeholder(path, "prunability was not computed (measures.families lacks pruning)")
+    size, size_label = _size_column(table)
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), squeeze=False)
+    columns = (("measure.prunability", "prunability (kept fraction)"), ("measure.kept_count", "κ, kept weight count"))
+    for row, axis in enumerate(SIZE_AXES):
+        varied = f"hp.{axis}"
+        colour = _colour_axis(table, varied)
+        values = sorted(table[colour].dropna().unique()) if colour else []
+        palette = dict(zip(values, sns.color_palette("viridis", len(values))))
+        for col, (measure, label) in enumerate(columns):
+            ax = axes[row, col]
+            ax.set_title(f"models that differ only in {axis}: {label.split(' (')[0]}", fontsize=9)
+            if _size_panel(ax, table, varied, size, measure, palette, colour):
+                ax.set_xlabel(size_label, fontsize=8)
+                ax.set_ylabel(label, fontsize=8)
+                ax.grid(alpha=0.3, which="both", linewidth=0.5)
+        drawn = [ax for ax in axes[row] if ax.get_lines()]
+        if colour and drawn:
+            handles = [plt.Line2D([], [], color=c, marker="o", markersize=3, linewidth=0.8, label=str(v))
+                       for v, c in palette.items()]
+            drawn[-1].legend(handles=handles, title=colour.removeprefix("hp."), fontsize=7, title_fontsize=7,
+                             loc="best", ncol=1 + len(handles) // 6)
+    fig.suptitle("Prunability and κ against network size (K4: prunability should not grow with size); "
+                 "one line per setting of the other hyperparameters", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)

@@ -10,6 +10,8 @@ rule figures:
         summary=rules.statistics.output.summary,
         granulated=rules.statistics.output.granulated,
         sensitivity=rules.statistics.output.sensitivity,
+        replicates=rules.statistics.output.replicates,
+        seed_oracle=rules.statistics.output.seed_oracle,
         cmi=rules.conditional_mutual_information.output.cmi,
         mi=rules.prediction_mutual_information.output.mi,
         claims=rules.claims.output.claims,
@@ -22,6 +24,7 @@ rule figures:
         tolerance_sensitivity=figure("tolerance_sensitivity"),
         prunability_vs_gap=figure("prunability_vs_gap"),
         pruning_curves=figure("pruning_curves"),
+        size_scaling=figure("size_scaling"),
     log:
         f"{LOGS}/figures.log",
     conda:
