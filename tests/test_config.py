@@ -8,11 +8,14 @@ import copy
 import jsonschema
 import numpy as np
 import pytest
+from snakemake.utils import Paramspace
 from snakemake.exceptions import WorkflowError
 
 from prunability.config import (
     ConfigError,
     cell_hyperparameters,
+    job_cell_patterns,
+    parse_cell,
     check_config,
     config_error_message,
     full_factorial,
@@ -53,7 +56,7 @@ FIXED = {"optimizer": "adam", "lr": 0.01, "batch_size": 64, "weight_decay": 0.0,
 def test_cell_values_override_fixed_ones():
     config = {"hyperparameters": dict(FIXED)}
     before = copy.deepcopy(config)
-    hp = cell_hyperparameters(config, {"depth": 3, "lr": 0.1, "dropout": 0.2})
+    hp = cell_hyperparameters(config["hyperparameters"], {"depth": 3, "lr": 0.1, "dropout": 0.2})
     assert hp == {**FIXED, "depth": 3, "lr": 0.1, "dropout": 0.2}
     assert config == before  # the config is not modified
 
@@ -63,7 +66,7 @@ def test_numpy_scalars_become_python_types():
     row = full_factorial({"depth": [2], "width": [1.5], "batchnorm": [False], "dropout": [0.1]}).iloc[0]
     instance = dict(row)
     assert isinstance(instance["depth"], np.integer) and isinstance(instance["batchnorm"], np.bool_)
-    hp = cell_hyperparameters(config, instance)
+    hp = cell_hyperparameters(config["hyperparameters"], instance)
     assert hp["depth"] == 2 and type(hp["depth"]) is int
     assert hp["width"] == 1.5 and type(hp["width"]) is float
     assert hp["batchnorm"] is False and type(hp["batchnorm"]) is bool
@@ -72,14 +75,49 @@ def test_numpy_scalars_become_python_types():
 
 def test_integral_floats_become_int_for_depth_batch_size_seed():
     config = {"hyperparameters": dict(FIXED)}
-    hp = cell_hyperparameters(config, {"depth": np.float64(2.0), "batch_size": 128.0, "seed": np.float32(3.0),
+    hp = cell_hyperparameters(config["hyperparameters"], {"depth": np.float64(2.0), "batch_size": 128.0, "seed": np.float32(3.0),
                                        "width": 2.0, "lr": 1.0})
     for key, value in (("depth", 2), ("batch_size", 128), ("seed", 3)):
         assert hp[key] == value and type(hp[key]) is int, key
     # other axes keep their float type (only integer-valued axes are converted)
     assert type(hp["width"]) is float and type(hp["lr"]) is float
     # a non-integral float is left alone
-    assert cell_hyperparameters(config, {"depth": 2.5})["depth"] == 2.5
+    assert cell_hyperparameters(config["hyperparameters"], {"depth": 2.5})["depth"] == 2.5
+
+
+# --------------------------------------------------------------------------- cell paths and jobs
+
+
+def test_parse_cell_reads_back_what_paramspace_wrote():
+    grid = {"depth": [2], "width": [1.5], "batchnorm": [False], "lr": [1e-05], "optimizer": ["momentum"], "dropout": [0.0]}
+    (cell,) = Paramspace(full_factorial(grid)).instance_patterns
+    assert cell == "depth~2/width~1.5/batchnorm~False/lr~1e-05/optimizer~momentum/dropout~0.0"
+    values = parse_cell(cell)
+    assert values == {"depth": 2, "width": 1.5, "batchnorm": False, "lr": 1e-05, "optimizer": "momentum", "dropout": 0.0}
+    assert [type(values[k]) for k in ("depth", "width", "batchnorm", "dropout")] == [int, float, bool, float]
+    assert cell_hyperparameters(FIXED, values) == {**FIXED, **values}
+
+
+@pytest.mark.parametrize("cell", ["depth2", "depth~2/", "~2"])
+def test_parse_cell_rejects_malformed_paths(cell):
+    with pytest.raises(ValueError, match="axis~value"):
+        parse_cell(cell)
+
+
+def test_job_cell_patterns_group_cells_by_the_other_axes():
+    grid = {"depth": [2, 3], "lr": [0.1, 0.01], "batch_size": [32, 128]}
+    cells = list(Paramspace(full_factorial(grid)).instance_patterns)
+    patterns = job_cell_patterns(cells, ["lr", "batch_size"])
+    assert patterns == [
+        "depth~{depth}/lr~0.1/batch_size~32",
+        "depth~{depth}/lr~0.1/batch_size~128",
+        "depth~{depth}/lr~0.01/batch_size~32",
+        "depth~{depth}/lr~0.01/batch_size~128",
+    ]
+    # every cell belongs to exactly one job: the jobs (depth 2, 3) cover the grid once
+    assert sorted(p.format(depth=d) for d in (2, 3) for p in patterns) == sorted(cells)
+    assert job_cell_patterns(cells, []) == ["depth~{depth}/lr~{lr}/batch_size~{batch_size}"]
+    assert job_cell_patterns(cells, list(grid)) == cells  # one job holds every cell
 
 
 # --------------------------------------------------------------------------- check_config
@@ -93,6 +131,7 @@ def good_config(**data) -> dict:
         "grid": {"depth": [1, 2]},
         "statistics": {"targets": ["acc_gap", "loss_gap", "test_error", "test_loss"], "main_target": "acc_gap", "axes": None},
         "figures": {"target": "acc_gap"},
+        "resources": {"axes_within_job": []},
     }
 
 
@@ -143,6 +182,13 @@ def test_statistics_axes_must_be_grid_axes():
     config = good_config()
     config["statistics"]["axes"] = ["depth", "seed"]
     with pytest.raises(ConfigError, match=r"statistics\.axes: \['seed'\] are not grid axes"):
+        check_config(config)
+
+
+def test_axes_within_job_must_be_grid_axes():
+    config = good_config()
+    config["resources"]["axes_within_job"] = ["depth", "lr"]
+    with pytest.raises(ConfigError, match=r"resources.axes_within_job: \['lr'\] are not grid axes"):
         check_config(config)
 
 

@@ -94,6 +94,7 @@ def test_stops_at_first_epoch_below_ce_target(split, tmp_path):
     assert s["resumed_from_epoch"] is None
     assert s["ce_target"] == target
     assert s["n_parameters"] == 64 * 32 + 32 + 2 * 32 + 32 * 10 + 10  # Linear + BN + Linear
+    assert s["n_prunable"] == 64 * 32 + 32 * 10  # |P|: the two Linear weights
 
 
 def test_epoch_cap_without_convergence(split, tmp_path):
@@ -151,7 +152,9 @@ def test_divergence_is_recorded_not_raised(split, tmp_path, batchnorm):
     assert not math.isfinite(s["train_loss"])
     assert s["steps"] <= math.ceil(N_TRAIN / 64)
     assert any("diverged" in line for line in r.lines)
-    assert not (tmp_path / "ckpt.pt").exists()  # no checkpoint of a diverged model
+    # the finished (diverged) cell is checkpointed like a converged one: a rerun returns it
+    again = run(split, tmp_path, model=NIN, optimizer="sgd", lr=1e12, batchnorm=batchnorm, ce_target=0.01, max_epochs=3)
+    assert again.summary["resumed_from_epoch"] == 1 and again.summary["diverged"] is True
 
 
 # --------------------------------------------------------------------------- determinism
@@ -270,6 +273,19 @@ def test_finished_checkpoint_resumes_without_training(split, tmp_path, uninterru
     assert not any(EPOCH_LINE.match(line) for line in again.lines)
     assert_same_state(again.final_state, first.final_state)
     assert_same_state(again.final_state, uninterrupted.final_state)
+
+
+def test_converged_cell_is_checkpointed_and_not_trained_again(split, tmp_path):
+    # A job training several cells deletes their checkpoints only when all are done, so
+    # after a kill the cells it had finished come back from their checkpoints.
+    first = run(split, tmp_path, "G.pt", ce_target=0.5, max_epochs=40)
+    assert first.summary["converged"] and first.summary["epochs"] < 40
+    assert load_torch(tmp_path / "G.pt")["epoch"] == first.summary["epochs"]
+    again = run(split, tmp_path, "G.pt", ce_target=0.5, max_epochs=40)
+    assert again.summary["resumed_from_epoch"] == first.summary["epochs"] == again.summary["epochs"]
+    assert not any(EPOCH_LINE.match(line) for line in again.lines)
+    assert_same_state(again.final_state, first.final_state)
+    assert again.curve == first.curve
 
 
 def test_checkpoint_of_other_settings_is_ignored(split, tmp_path):

@@ -35,9 +35,11 @@ E2E["grid"]["lr"] = [0.01, 1.0e8]
 # The smoke preset's CE target (0.05) is out of reach of its 40 epochs for depth 1: a
 # looser target lets the four lr 0.01 models converge, so the statistics have models.
 E2E["train"]["ce_target"] = 1.2
+# Two cells per job (batchnorm on and off): 4 training jobs and 4 jobs per family.
+E2E["resources"] = {"axes_within_job": ["batchnorm"]}
 FAMILIES = ("pruning", "norms", "flatness", "hessian", "optimization")  # the schema's default list
 FIGURES = ("claims", "tau_psi", "psi_heatmap", "cmi", "prediction_mi", "tolerance_sensitivity", "prunability_vs_gap",
-           "pruning_curves")
+           "pruning_curves", "size_scaling")
 STATISTICS = {"statistics", "conditional_mutual_information", "prediction_mutual_information", "claims"}
 
 
@@ -47,6 +49,11 @@ def e2e(tmp_path_factory):
     write_config(root / "e2e.yaml", E2E)
     snakemake(root, "--cores", "2", "--configfile", "e2e.yaml")
     return root, root / "results" / "e2e"
+
+
+def job_of(cell: str) -> str:
+    """The job (log and benchmark name) of a cell: its path without the within-job axis."""
+    return "/".join(segment for segment in cell.split("/") if not segment.startswith("batchnorm~"))
 
 
 def test_every_stage_writes_its_outputs(e2e):
@@ -67,9 +74,10 @@ def test_every_stage_writes_its_outputs(e2e):
         for family in FAMILIES:
             record = json.loads((results / "measures" / cell / f"{family}.json").read_text())
             assert record["family"] == family and record["values"]
-            assert (results / "benchmarks" / f"measure_{family}" / f"{cell}.tsv").exists()
-            assert "measures in" in (results / "logs" / f"measure_{family}" / f"{cell}.log").read_text()
-        assert (results / "logs" / "train_model" / f"{cell}.log").exists()
+            assert (results / "benchmarks" / f"measure_{family}" / f"{job_of(cell)}.tsv").exists()
+            log = (results / "logs" / f"measure_{family}" / f"{job_of(cell)}.log").read_text()
+            assert f"{cell}/{family}.json" in log and log.count("measures in") == 2  # the job's two cells
+        assert cell in (results / "logs" / "train_model" / f"{job_of(cell)}.log").read_text()
         # no in-progress checkpoint survives a finished job
         assert not (results / "checkpoints" / cell / "in_progress.pt").exists()
     for figure in FIGURES:
@@ -120,6 +128,9 @@ def test_table_and_statistics(e2e):
     main = sensitivity[sensitivity["rel_tol"] == 0.1].set_index("target")["tau_a"]
     own = summary[summary["measure"] == "prunability"].set_index("target")["tau_a"]
     assert main.to_dict() == pytest.approx(own.to_dict(), nan_ok=True)
+
+    for name in ("replicates", "replicate_spread", "seed_oracle"):  # the e2e grid has no seed axis
+        assert pd.read_csv(results / "stats" / f"{name}.csv").empty
 
     costs = pd.read_csv(results / "measure_costs.csv")
     assert len(costs) == 8 * len(FAMILIES) and (costs["measure_time_s"] > 0).all()
@@ -181,7 +192,8 @@ def test_report(e2e):
     root, results = e2e
     snakemake(root, "--configfile", "e2e.yaml", "--report", "report.html", timeout=300)
     html = (root / "report.html").read_text()
-    for name in (*(f"{figure}.png" for figure in FIGURES), "summary.csv", "claims.csv", "completeness.csv", "cmi.csv"):
+    for name in (*(f"{figure}.png" for figure in FIGURES), "summary.csv", "claims.csv", "completeness.csv", "cmi.csv",
+                 "replicates.csv", "replicate_spread.csv", "seed_oracle.csv"):
         assert name in html
     assert "Kuhn et al., 2021" in html  # the workflow description page
 
@@ -218,7 +230,21 @@ def test_a_setting_change_reruns_only_what_it_invalidates(e2e, section, key, val
     downstream = {"collect_table", *STATISTICS, "figures", "all"}
     assert set(jobs) == expected | downstream
     for rule in expected:
-        assert jobs[rule] == 8
+        assert jobs[rule] == 4  # 8 cells, 2 per job
+
+
+@pytest.mark.parametrize("axes_within_job, jobs_per_family", [([], 8), (["depth", "lr"], 2)])
+def test_regrouping_cells_into_jobs_never_retrains(e2e, axes_within_job, jobs_per_family):
+    # Each cell's hyperparameters come from its path, not from the job's params, so
+    # regrouping the cells (1 per job on a cluster, or 4) leaves training up to date. The
+    # measure jobs run again: their sets of input files (the cells' models) change.
+    root, _ = e2e
+    changed = copy.deepcopy(E2E)
+    changed["resources"] = {"axes_within_job": axes_within_job}
+    write_config(root / "changed.yaml", changed)
+    jobs = _scheduled_jobs(root, "changed.yaml")
+    assert "train_model" not in jobs
+    assert {jobs[f"measure_{family}"] for family in FAMILIES} == {jobs_per_family}
 
 
 @pytest.mark.parametrize(

@@ -27,15 +27,55 @@ def native(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def cell_hyperparameters(config: dict, instance: dict) -> dict:
-    """Every hyperparameter of one grid cell: the fixed values, overridden by the cell's axes."""
-    hp = dict(config["hyperparameters"])
+def cell_hyperparameters(fixed: dict, instance: dict) -> dict:
+    """Every hyperparameter of one grid cell: the fixed values (config's
+    ``hyperparameters``), overridden by the cell's axes."""
+    hp = dict(fixed)
     hp.update({k: native(v) for k, v in instance.items()})
     # Keep integer-valued axes integral ("width~2" must give the same model as width: 2).
     for key in ("depth", "batch_size", "seed"):
         if isinstance(hp[key], float) and hp[key].is_integer():
             hp[key] = int(hp[key])
     return hp
+
+
+def parse_cell(cell: str) -> dict:
+    """The axis values written in a cell path such as ``depth~2/lr~0.01/batchnorm~True``.
+
+    Values are read back as bool, int, float or text (the way Paramspace wrote them),
+    so a job can tell its cells' hyperparameters from its output paths alone.
+    """
+    values = {}
+    for segment in cell.split("/"):
+        axis, sep, text = segment.partition("~")
+        if not sep or not axis:
+            raise ValueError(f"cell path segment {segment!r} is not axis~value (in {cell!r})")
+        values[axis] = _parse_value(text)
+    return values
+
+
+def _parse_value(text: str):
+    if text in ("True", "False"):
+        return text == "True"
+    for number in (int, float):
+        try:
+            return number(text)
+        except ValueError:
+            pass
+    return text
+
+
+def job_cell_patterns(cells: list[str], axes_within_job: list[str]) -> list[str]:
+    """The cells of one job as patterns: the axes outside ``axes_within_job`` become
+    wildcards ``axis~{axis}``; one pattern per combination of the within-job axes."""
+    patterns = []
+    for cell in cells:
+        segments = []
+        for segment in cell.split("/"):
+            axis = segment.partition("~")[0]
+            segments.append(segment if axis in axes_within_job else f"{axis}~{{{axis}}}")
+        patterns.append("/".join(segments))
+    return list(dict.fromkeys(patterns))
 
 
 def config_error_message(error: BaseException) -> str:
@@ -75,5 +115,8 @@ def check_config(config: dict) -> None:
             f"statistics.main_target {config['statistics']['main_target']!r} is not one of statistics.targets "
             f"{config['statistics']['targets']}"
         )
+    unknown = [axis for axis in config["resources"]["axes_within_job"] if axis not in config["grid"]]
+    if unknown:
+        raise ConfigError(f"resources.axes_within_job: {unknown} are not grid axes (the grid has {list(config['grid'])})")
     if config["data"]["source"] == "digits" and config["hyperparameters"]["augment"] and config["train"]["augment_flip"]:
         raise ConfigError("train.augment_flip: horizontal flips change the meaning of digits; turn it off for data.source digits")

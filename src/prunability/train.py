@@ -8,10 +8,11 @@ stops training at once and the model is recorded as diverged. The steps at which
 the training CE first fell below 0.1 and 0.01 (checked at epoch ends) are the
 optimization-speed measures of Jiang et al.
 
-Resume: at the end of every ``checkpoint_every`` epochs the complete state
-(weights, optimizer, data-order generator, global RNG, curve so far) is written
-atomically to a checkpoint outside the rule's declared outputs. A rerun after a
-kill continues from it and ends with the same weights as an uninterrupted run.
+Resume: at the end of every ``checkpoint_every`` epochs, and at the last one, the
+complete state (weights, optimizer, data-order generator, global RNG, curve so far)
+is written atomically to a checkpoint outside the rule's declared outputs. A rerun
+after a kill continues from it and ends with the same weights as an uninterrupted
+run; a finished cell's checkpoint is returned as it is.
 """
 
 from __future__ import annotations
@@ -251,7 +252,10 @@ def train_model(
             f"epoch {epoch:4d}/{train_cfg['max_epochs']} step {step:7d}  train CE {train_loss:.4f} "
             f"acc {train_acc:.4f}  test CE {test_loss:.4f} acc {test_acc:.4f}  ({row['wall_time_s']:.1f} s)"
         )
-        if epoch % train_cfg["checkpoint_every"] == 0 and not (converged or diverged):
+        finished = converged or diverged or epoch >= train_cfg["max_epochs"]
+        # A finished cell is checkpointed too: a job that trains several cells and is
+        # killed later finds it there and does not train it again.
+        if epoch % train_cfg["checkpoint_every"] == 0 or finished:
             save_torch(
                 checkpoint,
                 dict(

@@ -19,10 +19,10 @@ os.environ.update(
 )
 
 from prunability.config import (
-    cell_hyperparameters,
     check_config,
     config_error_message,
     full_factorial,
+    job_cell_patterns,
 )
 
 # Unknown keys and bad values stop the run here, before any job, naming the key;
@@ -45,22 +45,37 @@ CIFAR10_ARCHIVE = f"{config['data']['download_dir']}/cifar-10-python.tar.gz"
 
 # One model per row; paths like models/depth~2/width~1/batchnorm~True/dropout~0.0/
 GRID = Paramspace(full_factorial(config["grid"]))
-CELL = GRID.wildcard_pattern
 CELLS = list(GRID.instance_patterns)
 # The hyperparameters of granulated Kendall and CMI: statistics.axes, by default every
-# grid axis with more than one value.
+# grid axis with more than one value except statistics.replicate_axis (seed copies).
 AXES = config["statistics"]["axes"] or [
-    axis for axis, values in config["grid"].items() if len(values) > 1
+    axis
+    for axis, values in config["grid"].items()
+    if len(values) > 1 and axis != config["statistics"]["replicate_axis"]
 ]
+
+# Jobs: a training job (and a job per measure family) handles every cell that shares
+# the values of the axes outside resources.axes_within_job, so start-up is paid once
+# per job. Those axes are the jobs' wildcards; JOB_CELLS holds one pattern per cell of
+# a job, e.g. depth~{depth}/width~{width}/lr~0.1/batch_size~32.
+JOB_CELLS = job_cell_patterns(CELLS, config["resources"]["axes_within_job"])
+JOB = (
+    "/".join(
+        f"{axis}~{{{axis}}}"
+        for axis in config["grid"]
+        if axis not in config["resources"]["axes_within_job"]
+    )
+    or "all"
+)
 
 
 wildcard_constraints:
     **{axis: "[^/]+" for axis in config["grid"]},
 
 
-def cell_hp(wildcards):
-    """All hyperparameters of the cell named by the wildcards."""
-    return cell_hyperparameters(config, GRID.instance(wildcards))
+def job_files(template):
+    """``template`` (with ``{cell}``) for every cell of one job."""
+    return [template.replace("{cell}", cell) for cell in JOB_CELLS]
 
 
 def data_inputs(wildcards):

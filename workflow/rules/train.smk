@@ -3,28 +3,31 @@
 
 
 rule train_model:
-    """Train one cell; resumes from results/<study>/checkpoints/<cell>/ after a kill."""
+    """Train the cells of one job, one after the other; each resumes from results/<study>/checkpoints/<cell>/ after a kill."""
     input:
         split=rules.prepare_data.output.split,
     output:
-        init=f"{MODELS}/{CELL}/init.pt",
-        final=f"{MODELS}/{CELL}/final.pt",
-        summary=f"{MODELS}/{CELL}/train.json",
-        curve=f"{MODELS}/{CELL}/curve.csv",
+        init=job_files(f"{MODELS}/{{cell}}/init.pt"),
+        final=job_files(f"{MODELS}/{{cell}}/final.pt"),
+        summary=job_files(f"{MODELS}/{{cell}}/train.json"),
+        curve=job_files(f"{MODELS}/{{cell}}/curve.csv"),
     log:
-        f"{LOGS}/train_model/{CELL}.log",
+        f"{LOGS}/train_model/{JOB}.log",
     benchmark:
-        f"{BENCHMARKS}/train_model/{CELL}.tsv"
+        f"{BENCHMARKS}/train_model/{JOB}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
     resources:
         gpu=config["resources"]["gpus_per_job"],
     params:
-        hp=cell_hp,
+        # Each cell's hyperparameters are read from its output path, so these params
+        # (and the rerun trigger on them) do not depend on how cells are grouped.
+        hyperparameters=config["hyperparameters"],
         model=config["model"],
         train=config["train"],
         device=config["device"],
-        checkpoint=f"{RESULTS}/checkpoints/{CELL}/in_progress.pt",
+        models=MODELS,
+        checkpoints=f"{RESULTS}/checkpoints",
     script:
         "../scripts/train_model.py"

@@ -1,4 +1,4 @@
-"""Rules measure_<family>: every measure of one family for one trained model."""
+"""Rules measure_<family>: every measure of one family for each trained model of one job."""
 
 import torch
 
@@ -11,11 +11,15 @@ redirect_output(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 
 p = snakemake.params
-data = DeviceData.from_split(load_split(snakemake.input.split), resolve_device(p.device))
-model = load_model(p.hp, p.model, data, snakemake.input.final)
-init_model = load_model(p.hp, p.model, data, snakemake.input.init)
-summary = load_json(snakemake.input.summary)
-record = compute_family(p.family, model, init_model, data, p.settings, log=print, summary=summary)
-record["hyperparameters"] = p.hp
-save_json(snakemake.output[0], record)
-print(f"{p.family}: {len(record['values'])} measures in {record['wall_time_s']:.2f} s")
+inp = snakemake.input
+data = DeviceData.from_split(load_split(inp.split), resolve_device(p.device))
+for i, output in enumerate(snakemake.output):
+    summary = load_json(inp.summary[i])
+    hp = summary["hyperparameters"]
+    print(f"[{i + 1}/{len(snakemake.output)}] {output}")
+    model = load_model(hp, p.model, data, inp.final[i])
+    init_model = load_model(hp, p.model, data, inp.init[i])
+    record = compute_family(p.family, model, init_model, data, p.settings, log=print, summary=summary)
+    record["hyperparameters"] = hp
+    save_json(output, record)
+    print(f"{p.family}: {len(record['values'])} measures in {record['wall_time_s']:.2f} s")

@@ -1,10 +1,11 @@
-"""Rule train_model: train one grid cell, resuming from its checkpoint if one exists."""
+"""Rule train_model: train the cells of one job, each resuming from its checkpoint if one exists."""
 
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from prunability.config import cell_hyperparameters, parse_cell
 from prunability.data import load_split
 from prunability.io import redirect_output, save_csv, save_json, save_torch
 from prunability.train import train_model
@@ -13,17 +14,19 @@ redirect_output(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 
 p = snakemake.params
-result = train_model(
-    p.hp,
-    p.model,
-    dict(p.train, device=p.device),
-    load_split(snakemake.input.split),
-    p.checkpoint,
-    log=print,
-)
-save_torch(snakemake.output.init, result.init_state)
-save_torch(snakemake.output.final, result.final_state)
-save_csv(snakemake.output.curve, pd.DataFrame(result.curve))
-save_json(snakemake.output.summary, result.summary)
-# Only now, with every output in place, is the in-progress checkpoint obsolete.
-Path(p.checkpoint).unlink(missing_ok=True)
+out = snakemake.output
+split = load_split(snakemake.input.split)
+cells = [Path(path).parent.relative_to(p.models).as_posix() for path in out.summary]
+checkpoints = [Path(p.checkpoints) / cell / "in_progress.pt" for cell in cells]
+for i, cell in enumerate(cells):
+    print(f"[{i + 1}/{len(cells)}] {cell}")
+    hp = cell_hyperparameters(p.hyperparameters, parse_cell(cell))
+    result = train_model(hp, p.model, dict(p.train, device=p.device), split, checkpoints[i], log=print)
+    save_torch(out.init[i], result.init_state)
+    save_torch(out.final[i], result.final_state)
+    save_csv(out.curve[i], pd.DataFrame(result.curve))
+    save_json(out.summary[i], result.summary)
+# Only now, with every output of the job in place, are the checkpoints obsolete: until
+# then a killed job's rerun finds the finished cells there and does not train them again.
+for checkpoint in checkpoints:
+    checkpoint.unlink(missing_ok=True)
