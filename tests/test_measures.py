@@ -18,7 +18,7 @@ from torch import nn
 from prunability.measures import FAMILIES, MEASURES, compute_family, instances_of, measures_of, register
 from prunability.measures.norms import margins
 from prunability.models import fold_batchnorm
-from prunability.pruning import kept_count, prunable_weights, random_ranks, sweep_alphas
+from prunability.pruning import kept_count, prunable_weights, random_ranks, robust_answer, sweep_alphas
 from prunability.train import DeviceData, evaluate
 from conftest import make_data, quiet
 
@@ -612,3 +612,60 @@ def test_kept_count_is_nan_when_prunability_is_nan():
     assert math.isnan(rec["values"]["prunability"])
     assert math.isnan(rec["values"]["prunability_random"])
     assert math.isnan(rec["values"]["kept_count"]), f"kept_count = {rec['values']['kept_count']} for a NaN prunability"
+
+
+# =========================================================================== brute force on a trained model
+
+
+@pytest.fixture(scope="module")
+def trained_mlp():
+    """A small MLP (64 -> 32 -> 10, |P| = 2368) trained on 400 digits: a real, bumpy pruning curve."""
+    from prunability.data import digits_split
+
+    split = digits_split(0.3, 0)
+    data = DeviceData.from_split({**split, "x_train": split["x_train"][:400], "y_train": split["y_train"][:400]}, "cpu")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    x, y = data.normalize(data.x_train), data.y_train
+    for _ in range(300):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    return model.eval(), data
+
+
+@pytest.mark.parametrize("resolution", [0.01, 0.001])
+def test_prunability_equals_brute_force_on_every_sweep_point(trained_mlp, resolution):
+    # Evaluate the pruned model at *every* point of the sweep, apply the robust rule,
+    # and compare with the family's answers: global magnitude for three tolerances and
+    # the accuracy criterion, and the layerwise ranking.
+    from prunability.pruning import Pruner, accuracy_criterion, layerwise_magnitude_ranks, loss_criterion, magnitude_ranks
+
+    model, data = trained_mlp
+    settings = pruning_settings(rel_tol=0.1, acc_tol=0.01, rel_tol_sweep=[0.5, 1.0], resolution=resolution,
+                                random_seeds=1, eval_batch_size=512)
+    record = compute_family("pruning", model, copy.deepcopy(model), data, settings, quiet)
+    base_loss, base_acc = evaluate(model, data, "train", 512)
+
+    def brute_force(ranks):
+        pruner = Pruner(model, ranks)
+        points = []
+        for alpha in sweep_alphas(resolution, 1e-3):
+            pruner.prune_to(alpha)
+            loss, acc = evaluate(model, data, "train", 512)
+            points.append(dict(alpha=alpha, loss=loss, acc=acc))
+        pruner.restore()
+        return points
+
+    magnitude = brute_force(magnitude_ranks(prunable_weights(model)))
+    answers = record["details"]["magnitude_alphas"]
+    for name, passes in [("loss", loss_criterion(base_loss, 0.1, 0.0)), ("rel_tol=0.5", loss_criterion(base_loss, 0.5, 0.0)),
+                         ("rel_tol=1", loss_criterion(base_loss, 1.0, 0.0)), ("acc", accuracy_criterion(base_acc, 0.01))]:
+        assert answers[name] == robust_answer(magnitude, passes)[0], name
+    layerwise = brute_force(layerwise_magnitude_ranks(prunable_weights(model)))
+    assert record["values"]["prunability_layerwise"] == robust_answer(layerwise, loss_criterion(base_loss, 0.1, 0.0))[0]
+    # the loss is not monotone in alpha (removing weights sometimes lowers it), so the
+    # comparison is not vacuous
+    losses = [p["loss"] for p in magnitude]
+    assert any(below < above for above, below in zip(losses, losses[1:]))
