@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from prunability import stats
+from prunability.config import statistics_axes
 
 CELLS = list(itertools.product((1, 2), (2, 3)))  # (width, depth) of c1..c4
 GAPS = {0: [0.1, 0.2, 0.3, 0.4], 1: [0.2, 0.1, 0.3, 0.4], 2: [0.1, 0.2, 0.3, 0.4]}
@@ -63,11 +64,10 @@ def oracle(table, n_cells=4, require_full_grid=False):
 
 def test_default_axes_leave_out_the_replicate_axis_and_single_values():
     grid = {"width": [1, 2], "seed": [0, 1], "lr": [0.1], "depth": [2, 3, 4]}
-    assert stats.default_axes(grid, "seed") == ["width", "depth"]
-    assert stats.default_axes(grid, None) == ["width", "seed", "depth"]
-    assert stats.statistics_axes(grid, None, "seed") == ["width", "depth"]
-    assert stats.statistics_axes(grid, [], "seed") == ["width", "depth"]  # empty as null, as before
-    assert stats.statistics_axes(grid, ["seed", "width"], "seed") == ["seed", "width"]
+    assert statistics_axes(grid, None, "seed") == ["width", "depth"]
+    assert statistics_axes(grid, None, None) == ["width", "seed", "depth"]
+    assert statistics_axes(grid, [], "seed") == ["width", "depth"]  # empty as null, as before
+    assert statistics_axes(grid, ["seed", "width"], "seed") == ["seed", "width"]
 
 
 def test_active_replicate_axis():

@@ -39,6 +39,15 @@ def cell_hyperparameters(fixed: dict, instance: dict) -> dict:
     return hp
 
 
+def statistics_axes(grid: dict[str, list], axes: list[str] | None, replicate_axis: str | None) -> list[str]:
+    """The hyperparameters of granulated Kendall and CMI: ``statistics.axes`` if set, else
+    every grid axis with more than one value except the replicate axis (repeated runs
+    of one setting, such as seeds, are not a hyperparameter)."""
+    if axes:
+        return list(axes)
+    return [axis for axis, values in grid.items() if len(values) > 1 and axis != replicate_axis]
+
+
 def parse_cell(cell: str) -> dict:
     """The axis values written in a cell path such as ``depth~2/lr~0.01/batchnorm~True``.
 

@@ -380,18 +380,6 @@ SPREAD_COLUMNS = ["measure", "target"] + [
 ORACLE_COLUMNS = ["target", "pair", "replicate_a", "replicate_b", "n_used", "n_excluded", "full_grid", "tau_a", "Psi"]
 
 
-def default_axes(grid: Mapping[str, Sequence], replicate_axis: str | None) -> list[str]:
-    """The hyperparameters of granulated Kendall and CMI when ``statistics.axes`` is not
-    set: every grid axis with more than one value, except the replicate axis (repeated
-    runs of one setting are not a hyperparameter). Axis names without ``hp.``."""
-    return [axis for axis, values in grid.items() if len(values) > 1 and axis != replicate_axis]
-
-
-def statistics_axes(grid: Mapping[str, Sequence], axes: Sequence[str] | None, replicate_axis: str | None) -> list[str]:
-    """``statistics.axes`` if it names any axis, else ``default_axes``."""
-    return list(axes) if axes else default_axes(grid, replicate_axis)
-
-
 def active_replicate_axis(grid: Mapping[str, Sequence], axes: Sequence[str], replicate_axis: str | None) -> str | None:
     """The axis of repeated runs the seed noise floor is computed over, or None.
 

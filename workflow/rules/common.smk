@@ -23,6 +23,7 @@ from prunability.config import (
     config_error_message,
     full_factorial,
     job_cell_patterns,
+    statistics_axes,
 )
 
 # Unknown keys and bad values stop the run here, before any job, naming the key;
@@ -46,13 +47,10 @@ CIFAR10_ARCHIVE = f"{config['data']['download_dir']}/cifar-10-python.tar.gz"
 # One model per row; paths like models/depth~2/width~1/batchnorm~True/dropout~0.0/
 GRID = Paramspace(full_factorial(config["grid"]))
 CELLS = list(GRID.instance_patterns)
-# The hyperparameters of granulated Kendall and CMI: statistics.axes, by default every
-# grid axis with more than one value except statistics.replicate_axis (seed copies).
-AXES = config["statistics"]["axes"] or [
-    axis
-    for axis, values in config["grid"].items()
-    if len(values) > 1 and axis != config["statistics"]["replicate_axis"]
-]
+# The hyperparameters of granulated Kendall and CMI.
+AXES = statistics_axes(
+    config["grid"], config["statistics"]["axes"], config["statistics"]["replicate_axis"]
+)
 
 # Jobs: a training job (and a job per measure family) handles every cell that shares
 # the values of the axes outside resources.axes_within_job, so start-up is paid once
