@@ -27,7 +27,10 @@ rule train_model:
         model=config["model"],
         train=config["train"],
         device=config["device"],
-        models=MODELS,
+        # the models folder, above the cell's one folder per grid axis
+        models=lambda wildcards, output: str(
+            Path(output.summary[0]).parents[len(config["grid"])]
+        ),
         checkpoints=f"{RESULTS}/checkpoints",
     script:
         "../scripts/train_model.py"
