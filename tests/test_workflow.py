@@ -335,6 +335,8 @@ BAD_CONFIGS = [
     ({"statistics": {"targets": ["acc_gap"], "main_target": "test_loss"}},
      "statistics.main_target 'test_loss' is not one of statistics.targets"),
     ({"statistics": {"bootstrap": {"level": 1.5}}}, "statistics.bootstrap.level: 1.5 is greater than or equal to the maximum of 1"),
+    ({"resources": {"axes_within_job": ["lr"]}}, "resources.axes_within_job: ['lr'] are not grid axes"),
+    ({"measures": {"pruning": {"resolution": 0}}}, "measures.pruning.resolution: 0 is less than or equal to the minimum of 0"),
 ]
 
 
