@@ -55,7 +55,7 @@ class PruningContext:
     @cached_property
     def evaluated(self):
         """The model every loss is taken on: BatchNorm folded into the convs, the same
-        function in eval mode with one operation fewer per layer (a third faster on a
+        function in eval mode with one operation fewer per layer (26-37% faster on a
         CPU). Zeroing a raw weight zeroes its folded weight, so the masks of the raw
         model's rankings act on it unchanged."""
         return fold_batchnorm(self.model) if has_batchnorm(self.model) else self.model
