@@ -132,6 +132,7 @@ def good_config(**data) -> dict:
         "statistics": {"targets": ["acc_gap", "loss_gap", "test_error", "test_loss"], "main_target": "acc_gap", "axes": None},
         "figures": {"target": "acc_gap"},
         "resources": {"axes_within_job": []},
+        "model": {"arch": "nin"},
     }
 
 
@@ -190,6 +191,15 @@ def test_axes_within_job_must_be_grid_axes():
     config["resources"]["axes_within_job"] = ["depth", "lr"]
     with pytest.raises(ConfigError, match=r"resources.axes_within_job: \['lr'\] are not grid axes"):
         check_config(config)
+
+
+def test_resnet18k_has_no_depth_axis():
+    config = good_config()
+    config["model"]["arch"] = "resnet18k"
+    with pytest.raises(ConfigError, match="grid.depth: model.arch resnet18k has a fixed depth"):
+        check_config(config)
+    config["grid"] = {"width": [1, 2]}
+    check_config(config)
 
 
 def test_augment_flip_with_digits():

@@ -177,3 +177,42 @@ def test_register_twice_raises_and_keeps_the_first(monkeypatch):
     with pytest.raises(ValueError):
         register_model("helper_identity")(identity)
     assert "helper_identity" not in MODELS  # the real registry is untouched
+
+
+# --------------------------------------------------------------------------- ResNet18-k
+
+
+def resnet(width=1.0, base_width=64, batchnorm=True, dropout=0.0, in_channels=3, image_size=32):
+    return build_model("resnet18k", in_channels=in_channels, num_classes=10, image_size=image_size, depth=2,
+                       width=width, batchnorm=batchnorm, dropout=dropout, base_width=base_width)
+
+
+def test_resnet18k_with_k64_is_the_standard_cifar_resnet18():
+    # By hand, for 10 classes (convs without bias, BN with 2 parameters per channel):
+    stem = 3 * 64 * 9 + 2 * 64  # 1,856
+    stage1 = 2 * (2 * 64 * 64 * 9 + 2 * 2 * 64)  # two blocks of two 64->64 convs: 147,968
+    stage2 = (64 * 128 * 9 + 128 * 128 * 9 + 2 * 2 * 128 + 64 * 128 + 2 * 128) + (2 * 128 * 128 * 9 + 2 * 2 * 128)
+    stage3 = (128 * 256 * 9 + 256 * 256 * 9 + 2 * 2 * 256 + 128 * 256 + 2 * 256) + (2 * 256 * 256 * 9 + 2 * 2 * 256)
+    stage4 = (256 * 512 * 9 + 512 * 512 * 9 + 2 * 2 * 512 + 256 * 512 + 2 * 512) + (2 * 512 * 512 * 9 + 2 * 2 * 512)
+    head = 512 * 10 + 10
+    assert (stem, stage1, stage2, stage3, stage4) == (1_856, 147_968, 525_568, 2_099_712, 8_393_728)
+    assert n_params(resnet()) == stem + stage1 + stage2 + stage3 + stage4 + head == 11_173_962
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+def test_resnet18k_widths_and_output(k):
+    model = resnet(width=k, base_width=1).eval()
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 1 + 8 * 2 + 3  # stem, 8 blocks of 2, 3 projection shortcuts
+    assert sorted({c.out_channels for c in convs}) == [k, 2 * k, 4 * k, 8 * k]
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert model(torch.randn(2, 3, 8, 8)).shape == (2, 10)  # any image size: global pooling
+
+
+def test_resnet18k_without_batchnorm_has_biases_and_dropout_before_the_head():
+    model = resnet(width=2, base_width=1, batchnorm=False, dropout=0.3)
+    assert count(model, nn.BatchNorm2d) == 0
+    assert all(m.bias is not None for m in model.modules() if isinstance(m, nn.Conv2d))
+    assert isinstance(list(model.children())[-2], nn.Dropout)
+    with pytest.raises(ValueError, match="k >= 1"):
+        resnet(width=0.1, base_width=1)

@@ -124,6 +124,8 @@ def check_config(config: dict) -> None:
             f"statistics.main_target {config['statistics']['main_target']!r} is not one of statistics.targets "
             f"{config['statistics']['targets']}"
         )
+    if config["model"]["arch"] == "resnet18k" and "depth" in config["grid"]:
+        raise ConfigError("grid.depth: model.arch resnet18k has a fixed depth (18 layers); vary width (k) instead")
     unknown = [axis for axis in config["resources"]["axes_within_job"] if axis not in config["grid"]]
     if unknown:
         raise ConfigError(f"resources.axes_within_job: {unknown} are not grid axes (the grid has {list(config['grid'])})")

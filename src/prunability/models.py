@@ -131,6 +131,73 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+class BasicBlock(nn.Module):
+    """ResNet basic block: conv3x3 -> [BN] -> ReLU -> conv3x3 -> [BN], plus the shortcut
+    (identity, or conv1x1 -> [BN] when the shape changes), then ReLU."""
+
+    def __init__(self, in_channels: int, channels: int, stride: int, batchnorm: bool):
+        super().__init__()
+        norm = (lambda c: nn.BatchNorm2d(c)) if batchnorm else (lambda c: nn.Identity())
+        # Convs have a bias only without BN (BN's beta plays its part).
+        self.residual = nn.Sequential(
+            nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1, bias=not batchnorm),
+            norm(channels),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=not batchnorm),
+            norm(channels),
+        )
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, channels, 1, stride=stride, bias=not batchnorm), norm(channels)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.residual(x) + self.shortcut(x))
+
+
+@register_model("resnet18k")
+def resnet18k(
+    *,
+    in_channels: int,
+    num_classes: int,
+    image_size: int,
+    depth: int,
+    width: float,
+    batchnorm: bool,
+    dropout: float,
+    base_width: int = 8,
+    head_relu: bool = False,
+) -> nn.Module:
+    """ResNet18-k (Nakkiran et al. 2019; papers.md §1.5): the CIFAR ResNet18 (conv3x3 stem,
+    no max-pool) with stage widths [k, 2k, 4k, 8k], k = round(base_width * width); k = 64
+    is the standard ResNet18. Two basic blocks per stage, stride 2 from the second stage,
+    global average pool and a linear head. ``depth`` is not used (the depth is fixed at
+    18 layers; check_config rejects a depth axis); dropout, if > 0, acts before the head.
+    Nakkiran et al. may have used the pre-activation variant; this is the post-activation
+    one (He et al. 2016a)."""
+    k = int(round(base_width * width))
+    if k < 1:
+        raise ValueError(f"ResNet18-k needs k >= 1, got k = {k} (base_width {base_width} x width {width})")
+    stem = nn.Sequential(
+        nn.Conv2d(in_channels, k, 3, padding=1, bias=not batchnorm),
+        nn.BatchNorm2d(k) if batchnorm else nn.Identity(),
+        nn.ReLU(),
+    )
+    stages, channels = [], k
+    for i, out in enumerate((k, 2 * k, 4 * k, 8 * k)):
+        stride = 1 if i == 0 else 2
+        stages += [BasicBlock(channels, out, stride, batchnorm), BasicBlock(out, out, 1, batchnorm)]
+        channels = out
+    head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    if dropout > 0:
+        head.append(nn.Dropout(dropout))
+    head.append(nn.Linear(channels, num_classes))
+    if head_relu:
+        head.append(nn.ReLU())
+    return nn.Sequential(stem, *stages, *head)
+
+
 # --------------------------------------------------------------------------- BatchNorm folding
 
 _FOLDABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
