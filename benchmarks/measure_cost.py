@@ -1,4 +1,5 @@
-"""What each measure family costs, as a fraction of training time.
+"""What each measure family costs, as a fraction of training time, and what share of
+the training and measure jobs' time goes to start-up.
 
     python benchmarks/measure_cost.py                 # report on results/digits-nin
     python benchmarks/measure_cost.py --run           # run the default study from scratch first
@@ -8,8 +9,10 @@
 Both times come from the same workflow run on the same machine: a model's training
 loop (train.json ``wall_time_s``) and each family's in-process time for that model
 (``measure_costs.csv``, written by collect_table from the families' JSON records).
-Process start-up (Python + torch import, paid once per job) is reported apart, from
-the jobs' Snakemake benchmark files. ``--run`` copies the workflow to a temporary
+Process start-up (Python + torch import, Snakemake's script preamble, loading the
+split and the models; paid once per job) is reported apart, from the jobs' Snakemake
+benchmark files: start-up share = 1 - in-process time / job time over the train_model
+and measure_* jobs (resources.axes_within_job sets how many cells share one job). ``--run`` copies the workflow to a temporary
 directory and runs it with one core, so parallel jobs do not slow each other down.
 The issue's target: all families together at most 25% of training time on CPU.
 """
@@ -64,10 +67,14 @@ def report(study: Path) -> None:
         total += seconds
         rule = f"measure_{family}"
         job_s = jobs.loc[rule, "sum"] if rule in jobs.index else float("nan")
-        startup = (job_s - seconds) / len(group)
+        startup = (job_s - seconds) / jobs.loc[rule, "count"] if rule in jobs.index else float("nan")
         print(f"{family:<14}{seconds:>13.1f}{seconds / train.sum():>13.1%}{group['fraction_of_training'].median():>14.1%}{job_s:>9.1f}{startup:>16.2f}")
     verdict = "meets" if total / train.sum() <= TARGET else "misses"
     print(f"{'all families':<14}{total:>13.1f}{total / train.sum():>13.1%}   ({verdict} the {TARGET:.0%} target)")
+    worked = jobs[(jobs.index == "train_model") | jobs.index.str.startswith("measure_")]
+    job_s, in_process = worked["sum"].sum(), train.sum() + total
+    print(f"start-up share of the training and measure jobs: {1 - in_process / job_s:.1%} "
+          f"({int(worked['count'].sum())} jobs: {job_s:.0f} s of job time, {in_process:.0f} s training and measuring)")
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ import torch
 
 from prunability.data import (
     DataError,
+    add_label_noise,
     build_split,
     channel_stats,
     describe,
@@ -800,3 +801,55 @@ def test_real_subset(real_subset):
     # holds when the channels are read in the right order
     assert s["mean"].tolist() == pytest.approx([125.3, 123.0, 113.9], abs=4.0)
     assert s["mean"][0] > s["mean"][2] + 5
+
+
+# --------------------------------------------------------------------------- label noise
+
+
+@pytest.mark.parametrize("fraction, n_noisy", [(0.0, 0), (0.15, 189), (0.2, 251), (0.5, 628)])
+def test_label_noise_exact_count_never_the_true_class(fraction, n_noisy):
+    split = digits_split(0.3, 0)  # 1257 training images: round(0.15 * 1257) = 189
+    noisy = add_label_noise(split, fraction, seed=3)
+    changed = (noisy["y_train"] != split["y_train"]).nonzero().flatten()
+    record = noisy["label_noise"]
+    assert len(changed) == n_noisy == len(record["indices"])  # exact in count, and every one really changed
+    assert torch.equal(changed, record["indices"])
+    assert torch.equal(record["original"], split["y_train"][changed])
+    assert torch.equal(record["new"], noisy["y_train"][changed])
+    assert (record["new"] != record["original"]).all()
+    assert torch.equal(noisy["y_test"], split["y_test"]) and torch.equal(noisy["x_train"], split["x_train"])
+    assert torch.equal(split["y_train"], digits_split(0.3, 0)["y_train"])  # the input split is not modified
+
+
+def test_label_noise_is_seeded():
+    split = digits_split(0.3, 0)
+    a, b, c = (add_label_noise(split, 0.2, seed) for seed in (1, 1, 2))
+    assert torch.equal(a["y_train"], b["y_train"])
+    assert not torch.equal(a["y_train"], c["y_train"])
+
+
+def test_label_noise_new_labels_are_uniform_over_the_other_classes():
+    # 2000 noisy labels of true class 0 over 10 classes: each of classes 1..9 ~ 222 times.
+    # A chi-square test at 9 - 1 degrees of freedom; the statistic is far below the 0.1%
+    # critical value 26.1 for a uniform draw (a seeded draw, so the test is deterministic).
+    split = {"y_train": torch.zeros(2000, dtype=torch.long), "classes": list(range(10))}
+    new = add_label_noise(split, 0.999, seed=0)["label_noise"]["new"]
+    counts = torch.bincount(new, minlength=10).double()
+    assert counts[0] == 0
+    expected = len(new) / 9
+    chi2 = float(((counts[1:] - expected) ** 2 / expected).sum())
+    assert chi2 < 26.1
+
+
+def test_label_noise_bad_fraction():
+    with pytest.raises(DataError, match="label_noise"):
+        add_label_noise(digits_split(0.3, 0), 1.0, 0)
+
+
+def test_build_split_applies_and_records_label_noise(tmp_path):
+    split = build_split({"source": "digits", "test_fraction": 0.3, "split_seed": 0, "label_noise": 0.1, "label_noise_seed": 5})
+    assert len(split["label_noise"]["indices"]) == round(0.1 * 1257) == 126
+    save_split(tmp_path / "split.pt", split)
+    loaded = load_split(tmp_path / "split.pt")  # weights_only loading keeps the record
+    assert torch.equal(loaded["label_noise"]["indices"], split["label_noise"]["indices"])
+    assert describe(split)["label_noise"] == {"fraction": 0.1, "seed": 5, "n_noisy": 126}

@@ -34,7 +34,7 @@ N_TRAIN, N_TEST = 250, 100  # 250 / 64 -> 4 batches per epoch, the last one part
 HP = dict(depth=1, width=1, batchnorm=True, dropout=0.0, lr=0.01, batch_size=64, weight_decay=0.0,
           optimizer="adam", augment=False, seed=0)
 TRAIN_CFG = dict(ce_target=0.01, max_epochs=3, eval_batch_size=1024, checkpoint_every=1, device="cpu",
-                 deterministic=True, augment_pad=1, augment_flip=False)
+                 deterministic=True, augment_pad=1, augment_flip=False, stopping="ce_target")
 NIN = {"arch": "nin", "base_width": 4, "head_relu": False}
 MLP = {"arch": "mlp", "base_width": 32, "head_relu": False}
 
@@ -95,6 +95,26 @@ def test_stops_at_first_epoch_below_ce_target(split, tmp_path):
     assert s["ce_target"] == target
     assert s["n_parameters"] == 64 * 32 + 32 + 2 * 32 + 32 * 10 + 10  # Linear + BN + Linear
     assert s["n_prunable"] == 64 * 32 + 32 * 10  # |P|: the two Linear weights
+
+
+def test_budget_trains_every_epoch_past_the_ce_target(split, tmp_path):
+    # The same run as the CE-stopped one above, continued: with stopping "budget" the
+    # model trains all 12 epochs although CE 0.5 is reached earlier, and it counts as
+    # converged (it completed its budget); its first epochs equal the CE-stopped run's.
+    stopped = run(split, tmp_path, "H.pt", ce_target=0.5, max_epochs=12)
+    budget = run(split, tmp_path, "I.pt", ce_target=0.5, max_epochs=12, stopping="budget")
+    assert stopped.summary["epochs"] < 12
+    assert budget.summary["epochs"] == len(budget.curve) == 12
+    assert budget.summary["converged"] is True and budget.summary["stopping"] == "budget"
+    assert budget.curve[: len(stopped.curve)] == [dict(r, wall_time_s=b["wall_time_s"]) for r, b in zip(stopped.curve, budget.curve)]
+    # training on past the target: only the budget run gets below CE 0.1
+    assert stopped.summary["steps_to_ce_0.1"] is None and budget.summary["steps_to_ce_0.1"] > 0
+    assert any("trained the budget of 12 epochs" in line for line in budget.lines)
+
+
+def test_budget_of_a_diverging_model_is_not_converged(split, tmp_path):
+    r = run(split, tmp_path, model=NIN, optimizer="sgd", lr=1e12, max_epochs=3, stopping="budget")
+    assert r.summary["diverged"] is True and r.summary["converged"] is False
 
 
 def test_epoch_cap_without_convergence(split, tmp_path):

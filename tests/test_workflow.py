@@ -63,6 +63,7 @@ def test_every_stage_writes_its_outputs(e2e):
     assert cells[0] == "depth~1/batchnorm~False/lr~0.01"
     split = torch.load(results / "data" / "split.pt", weights_only=True)
     assert split["x_train"].dtype == torch.uint8 and len(split["y_train"]) == 400
+    assert len(split["label_noise"]["indices"]) == 0 and pd.read_csv(results / "data" / "label_noise.csv").empty
     for cell in cells:
         model_dir = results / "models" / cell
         summary = json.loads((model_dir / "train.json").read_text())

@@ -237,6 +237,26 @@ def subsample(split: dict, max_train: int | None, max_test: int | None, seed: in
     return out
 
 
+def add_label_noise(split: dict, fraction: float, seed: int) -> dict:
+    """Replace the labels of exactly round(fraction * n) training examples by a class
+    drawn uniformly from the *other* classes (never the true one), seeded. Test labels
+    stay clean. The change is recorded with the split: ``label_noise`` holds the
+    indices, their original and their new labels (empty tensors at fraction 0)."""
+    if not 0.0 <= fraction < 1.0:
+        raise DataError(f"data.label_noise must lie in [0, 1), got {fraction}")
+    y = split["y_train"].clone()
+    n, n_classes = len(y), len(split["classes"])
+    g = torch.Generator().manual_seed(seed)
+    indices = torch.randperm(n, generator=g)[: round(fraction * n)].sort().values
+    # An offset in 1..C-1 added modulo C gives each other class with probability 1/(C-1).
+    offsets = torch.randint(1, n_classes, (len(indices),), generator=g) if n_classes > 1 else torch.zeros(0, dtype=torch.long)
+    original = y[indices].clone()
+    y[indices] = (original + offsets) % n_classes
+    out = dict(split, y_train=y)
+    out["label_noise"] = {"fraction": fraction, "seed": seed, "indices": indices, "original": original, "new": y[indices].clone()}
+    return out
+
+
 def build_split(data_cfg: dict, archive: str | Path | None = None) -> dict:
     """The split for a ``data`` config section (see the config schema)."""
     source = data_cfg["source"]
@@ -251,7 +271,8 @@ def build_split(data_cfg: dict, archive: str | Path | None = None) -> dict:
             raise DataError("data.source is cifar10 but neither data.local_dir nor a downloaded archive was given")
     else:
         raise DataError(f"unknown data.source {source!r}")
-    return subsample(split, data_cfg.get("max_train"), data_cfg.get("max_test"), data_cfg["split_seed"])
+    split = subsample(split, data_cfg.get("max_train"), data_cfg.get("max_test"), data_cfg["split_seed"])
+    return add_label_noise(split, data_cfg.get("label_noise", 0.0), data_cfg.get("label_noise_seed", 0))
 
 
 def save_split(path: str | Path, split: dict) -> None:
@@ -274,4 +295,9 @@ def describe(split: dict) -> dict:
         "test_class_counts": torch.bincount(split["y_test"], minlength=len(split["classes"])).tolist(),
         "mean": split["mean"].tolist(),
         "std": split["std"].tolist(),
+        "label_noise": {
+            "fraction": split["label_noise"]["fraction"],
+            "seed": split["label_noise"]["seed"],
+            "n_noisy": int(len(split["label_noise"]["indices"])),
+        } if "label_noise" in split else None,
     }

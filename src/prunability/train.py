@@ -3,7 +3,10 @@
 Stopping rule (Jiang et al. 2020; papers.md §1.4): after every epoch the
 cross-entropy over the *whole* training set is evaluated with the model in eval
 mode and without augmentation; training stops once it is below ``ce_target``
-(converged) or when ``max_epochs`` is reached (not converged). A non-finite loss
+(converged) or when ``max_epochs`` is reached (not converged). With
+``stopping: budget`` (double-descent sweeps train every model for the same number of
+epochs) every model trains ``max_epochs`` epochs and counts as converged unless it
+diverged. A non-finite loss
 stops training at once and the model is recorded as diverged. The steps at which
 the training CE first fell below 0.1 and 0.01 (checked at epoch ends) are the
 optimization-speed measures of Jiang et al.
@@ -173,6 +176,14 @@ def _fingerprint(hp: dict, model_cfg: dict, train_cfg: dict) -> str:
     return json.dumps({"hp": hp, "model": model_cfg, "train": keep}, sort_keys=True)
 
 
+def _done(row: dict, train_cfg: dict) -> bool:
+    """Has training reached its end at this epoch's row (epoch, train_loss)?
+    ce_target: the training CE is below the target; budget: max_epochs epochs are done."""
+    if train_cfg["stopping"] == "budget":
+        return row["epoch"] >= train_cfg["max_epochs"] and math.isfinite(row["train_loss"])
+    return row["train_loss"] < train_cfg["ce_target"]
+
+
 def train_model(
     hp: dict,
     model_cfg: dict,
@@ -216,7 +227,7 @@ def train_model(
 
     n = len(data.y_train)
     batch_size = hp["batch_size"]
-    converged = bool(curve) and curve[-1]["train_loss"] < train_cfg["ce_target"]
+    converged = bool(curve) and _done(curve[-1], train_cfg)
     diverged = bool(curve) and not math.isfinite(curve[-1]["train_loss"])
     started = time.perf_counter() - elapsed
     log(f"training {model_cfg['arch']} {hp} on {device} ({sum(p.numel() for p in model.parameters())} parameters)")
@@ -244,7 +255,7 @@ def train_model(
         for t in CE_MILESTONES:
             if steps_to[str(t)] is None and train_loss < t:
                 steps_to[str(t)] = step
-        converged = not diverged and train_loss < train_cfg["ce_target"]
+        converged = not diverged and _done(dict(epoch=epoch, train_loss=train_loss), train_cfg)
         row = dict(epoch=epoch, step=step, train_loss=train_loss, train_acc=train_acc,
                    test_loss=test_loss, test_acc=test_acc, wall_time_s=time.perf_counter() - started)
         curve.append(row)
@@ -271,6 +282,8 @@ def train_model(
         log("training diverged (non-finite loss); the model is recorded with converged = false")
     elif not converged:
         log(f"epoch cap {train_cfg['max_epochs']} reached before train CE < {train_cfg['ce_target']}")
+    elif train_cfg["stopping"] == "budget":
+        log(f"trained the budget of {train_cfg['max_epochs']} epochs (train CE {curve[-1]['train_loss']:.4f})")
     last = curve[-1] if curve else {}
     summary = {
         "hyperparameters": hp,
@@ -282,6 +295,7 @@ def train_model(
         "steps_to_ce_0.1": steps_to["0.1"],
         "steps_to_ce_0.01": steps_to["0.01"],
         "ce_target": train_cfg["ce_target"],
+        "stopping": train_cfg["stopping"],
         "train_loss": last.get("train_loss", float("nan")),
         "train_acc": last.get("train_acc", float("nan")),
         "test_loss": last.get("test_loss", float("nan")),

@@ -17,12 +17,13 @@ rule download_cifar10:
 
 
 rule prepare_data:
-    """The split tensors (uint8 images, labels, training statistics) every later job reads."""
+    """The split tensors (uint8 images, labels, training statistics) every later job reads, and the training labels replaced by label noise."""
     input:
         unpack(data_inputs),
     output:
         split=f"{RESULTS}/data/split.pt",
         summary=f"{RESULTS}/data/summary.json",
+        label_noise=f"{RESULTS}/data/label_noise.csv",
     log:
         f"{LOGS}/prepare_data.log",
     conda:
