@@ -841,9 +841,13 @@ def test_label_noise_new_labels_are_uniform_over_the_other_classes():
     assert chi2 < 26.1
 
 
-def test_label_noise_bad_fraction():
+def test_label_noise_bad_fraction_or_one_class():
     with pytest.raises(DataError, match="label_noise"):
         add_label_noise(digits_split(0.3, 0), 1.0, 0)
+    one_class = {"y_train": torch.zeros(10, dtype=torch.long), "classes": ["only"]}
+    with pytest.raises(DataError, match="at least two classes"):
+        add_label_noise(one_class, 0.5, 0)
+    assert len(add_label_noise(one_class, 0.0, 0)["label_noise"]["indices"]) == 0
 
 
 def test_build_split_applies_and_records_label_noise(tmp_path):

@@ -242,14 +242,16 @@ def add_label_noise(split: dict, fraction: float, seed: int) -> dict:
     drawn uniformly from the *other* classes (never the true one), seeded. Test labels
     stay clean. The change is recorded with the split: ``label_noise`` holds the
     indices, their original and their new labels (empty tensors at fraction 0)."""
+    n_classes = len(split["classes"])
     if not 0.0 <= fraction < 1.0:
         raise DataError(f"data.label_noise must lie in [0, 1), got {fraction}")
+    if fraction > 0 and n_classes < 2:
+        raise DataError("data.label_noise needs at least two classes (a noisy label is another class)")
     y = split["y_train"].clone()
-    n, n_classes = len(y), len(split["classes"])
     g = torch.Generator().manual_seed(seed)
-    indices = torch.randperm(n, generator=g)[: round(fraction * n)].sort().values
+    indices = torch.randperm(len(y), generator=g)[: round(fraction * len(y))].sort().values
     # An offset in 1..C-1 added modulo C gives each other class with probability 1/(C-1).
-    offsets = torch.randint(1, n_classes, (len(indices),), generator=g) if n_classes > 1 else torch.zeros(0, dtype=torch.long)
+    offsets = torch.randint(1, max(n_classes, 2), (len(indices),), generator=g)
     original = y[indices].clone()
     y[indices] = (original + offsets) % n_classes
     out = dict(split, y_train=y)

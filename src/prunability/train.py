@@ -255,10 +255,10 @@ def train_model(
         for t in CE_MILESTONES:
             if steps_to[str(t)] is None and train_loss < t:
                 steps_to[str(t)] = step
-        converged = not diverged and _done(dict(epoch=epoch, train_loss=train_loss), train_cfg)
         row = dict(epoch=epoch, step=step, train_loss=train_loss, train_acc=train_acc,
                    test_loss=test_loss, test_acc=test_acc, wall_time_s=time.perf_counter() - started)
         curve.append(row)
+        converged = not diverged and _done(row, train_cfg)
         log(
             f"epoch {epoch:4d}/{train_cfg['max_epochs']} step {step:7d}  train CE {train_loss:.4f} "
             f"acc {train_acc:.4f}  test CE {test_loss:.4f} acc {test_acc:.4f}  ({row['wall_time_s']:.1f} s)"
