@@ -3,6 +3,7 @@
 #   prepare_data -> train_model (one job per grid cell) -> measure_<family> (per cell)
 #     -> collect_table -> statistics, conditional_mutual_information,
 #        prediction_mutual_information -> claims -> figures (+ snakemake --report)
+#     -> double_descent (a width sweep on noisy labels only)
 #
 # Read the rule files in order; each stage has one rule file and one library module.
 
@@ -24,6 +25,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/measures.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/statistics.smk"
+include: "workflow/rules/double_descent.smk"
 include: "workflow/rules/figures.smk"
 
 
@@ -36,6 +38,7 @@ rule all:
         rules.figures.output,
         rules.statistics.output,
         rules.conditional_mutual_information.output,
+        DOUBLE_DESCENT_OUTPUTS,
 
 
 rule train_all:

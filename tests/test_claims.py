@@ -347,14 +347,51 @@ def test_k2_is_a_definition():
     assert math.isnan(k2["value"])
 
 
-def test_k5_is_never_tested():
+def test_k5_is_not_tested_without_a_sweep():
     for table in (make_table(), make_table(prunability=ONE_SWAP)):
         result, _, _ = run(table=table)
         k5 = rows_of(result, "K5")
         assert len(k5) == 1
         assert k5[0]["verdict"] == NOT_TESTED
-        assert k5[0]["note"] == "this study has no label noise"
+        assert k5[0]["note"] == "not a double-descent study (double_descent.sweep_axis is null)"
         assert math.isnan(k5[0]["value"])
+
+
+def k5_row(table, sweep_axis="width", info=None, tau_threshold=TAU_THRESHOLD):
+    info = make_info() if info is None else info
+    counts = stats.bootstrap_counts(len(table), RESAMPLES, 0)
+    summary = build_summary(table, info, counts)
+    result = claims_table(table, info, summary, TARGET, counts, LEVEL, tau_threshold, MI_THRESHOLD, sweep_axis)
+    return row_of(result, "K5"), counts
+
+
+def test_k5_is_tau_of_prunability_with_the_test_loss_across_the_sweep():
+    # test loss rises then falls over k; prunability ranks it with one discordant pair
+    # (models 3 and 4, loss 0.9 < 1.0 but prunability 0.95 > 0.9): tau_a = (27 - 1) / 28
+    table = make_table(prunability=[0.5, 0.6, 0.7, 0.95, 0.9, 0.8, 0.65, 0.55])
+    table["gen.test_loss"] = [0.5, 0.6, 0.7, 0.9, 1.0, 0.8, 0.65, 0.55]
+    k5, counts = k5_row(table)
+    assert k5["value"] == pytest.approx(26 / 28)
+    x, y = table["measure.prunability"].to_numpy(), table["gen.test_loss"].to_numpy()
+    low, high = quantiles([loop_tau(x, y, c) for c in counts])
+    assert (k5["ci_low"], k5["ci_high"]) == (pytest.approx(low), pytest.approx(high))
+    assert k5["verdict"] == (SUPPORTED if low > TAU_THRESHOLD else NOT_SUPPORTED)
+    assert k5["statistic"] == "tau(prunability, test loss) across the width sweep"
+    assert k5["note"].startswith("8 models over 2 values of width; Spearman rho ")
+    # a threshold above the interval's lower end: not supported
+    assert k5_row(table, tau_threshold=low)[0]["verdict"] == NOT_SUPPORTED
+
+
+def test_k5_excludes_unconverged_models_and_needs_prunability():
+    table = make_table(converged=[True] * 7 + [False], prunability=INCREASING)
+    table["gen.test_loss"] = DECREASING
+    k5, _ = k5_row(table)
+    assert k5["value"] == pytest.approx(-1.0)  # 7 converged models, perfectly reversed
+    assert k5["note"].startswith("7 models over 2 values of width")
+    assert k5["verdict"] == NOT_SUPPORTED
+    no_pruning = make_info([r for r in INFO_ROWS if r[1] != "pruning"])
+    k5, _ = k5_row(table, info=no_pruning)
+    assert (k5["verdict"], k5["note"]) == (NOT_TESTED, "the pruning family was not computed")
 
 
 # ------------------------------------------------------------------------------------ K3

@@ -133,6 +133,7 @@ def good_config(**data) -> dict:
         "figures": {"target": "acc_gap"},
         "resources": {"axes_within_job": []},
         "model": {"arch": "nin"},
+        "double_descent": {"sweep_axis": None},
     }
 
 
@@ -200,6 +201,21 @@ def test_resnet18k_has_no_depth_axis():
         check_config(config)
     config["grid"] = {"width": [1, 2]}
     check_config(config)
+
+
+def test_double_descent_sweep_axis_must_be_a_numeric_grid_axis():
+    config = good_config()
+    config["double_descent"]["sweep_axis"] = "width"
+    with pytest.raises(ConfigError, match=r"double_descent\.sweep_axis: 'width' is not a grid axis"):
+        check_config(config)
+    config["grid"] = {"width": [8]}
+    with pytest.raises(ConfigError, match="two or more values"):
+        check_config(config)
+    config["grid"] = {"width": [8, 16], "batchnorm": [False, True]}
+    check_config(config)
+    config["double_descent"]["sweep_axis"] = "batchnorm"
+    with pytest.raises(ConfigError, match=r"the values of grid\.batchnorm must be numbers"):
+        check_config(config)
 
 
 def test_augment_flip_with_digits():

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prunability import claims, plots, stats
+from prunability import claims, double_descent, plots, stats
 from prunability.table import CURVE_COLUMNS, prunability_by_tolerance
 
 N = 8
@@ -918,3 +918,70 @@ def test_size_scaling_falls_back_to_all_parameters(old_results, tmp_path, drawn)
     ax = drawn[0].axes[0]
     assert "all parameters" in ax.get_xlabel()
     assert line_points(ax) == expected_lines(table, "hp.width", "train.n_parameters", "measure.prunability")
+
+
+# --------------------------------------------------------------------------- double descent
+
+
+def sweep_study():
+    """Four widths x two seeds; the test loss peaks at width 4; params is undefined for
+    one model, so the best baseline must come from the measures defined for all eight."""
+    widths = [2, 4, 8, 16]
+    loss = {2: 0.5, 4: 1.2, 8: 0.9, 16: 0.6}
+    table = pd.DataFrame([{"model": f"w{w}s{s}", "hp.width": w, "hp.seed": s, "gen.train_acc": 0.8 if w == 2 else 1.0,
+                           "gen.test_loss": loss[w] + 0.01 * s, "gen.test_error": loss[w] / 4,
+                           "measure.prunability": loss[w] / 2 + 0.001 * s, "measure.kept_count": 100.0 * w,
+                           "train.n_prunable": 120.0 * w, "measure.params": loss[w] + 0.01 * s,
+                           "measure.pacbayes_flatness": loss[w] - 0.3 * s, "is.converged": True}
+                          for w in widths for s in (0, 1)])
+    table.loc[0, "measure.params"] = np.nan
+    info = pd.DataFrame({"name": ["prunability", "kept_count", "params", "pacbayes_flatness"],
+                         "family": ["pruning", "pruning", "norms", "flatness"], "orientation": [1, 1, 1, 1]})
+    counts = stats.bootstrap_counts(len(table), 50, 0)
+    correlations = double_descent.sweep_correlations(
+        table, dict(zip(info["name"], info["orientation"])), ["gen.test_loss", "gen.test_error"], counts, LEVEL)
+    return table, info, correlations
+
+
+def test_double_descent_figures(tmp_path, captured):
+    table, info, correlations = sweep_study()
+    means = double_descent.sweep_means(table, "width")
+    threshold = double_descent.interpolation_threshold(means, "width", 0.01)
+    assert threshold == 4
+    plots.double_descent_curves(table, means, "width", threshold, tmp_path / "a" / "curves.png")
+    plots.double_descent_scatter(table, correlations, info, "width", tmp_path / "b" / "scatter.png")
+    assert_png(tmp_path / "a" / "curves.png")
+    assert_png(tmp_path / "b" / "scatter.png")
+    curves, scatter = captured
+    panels = titled_axes(curves)
+    assert [ax.get_title() for ax in panels] == list(double_descent.CURVE_COLUMNS.values())
+    # effective dimensionality is not in the table: its panel says so; every other panel
+    # marks the threshold at width 4 on a log width axis
+    assert [t.get_text() for t in panels[-1].texts] == ["not computed"]
+    for ax in panels[:-1]:
+        assert ax.get_xscale() == "log"
+        assert any(list(line.get_xdata()) == [4, 4] for line in ax.get_lines())
+    titles = [ax.get_title() for ax in titled_axes(scatter)]
+    # params (tau 1 over 7 models) is passed over for pacbayes_flatness (8 models)
+    by = correlations[correlations["target"] == "gen.test_loss"].set_index("measure")
+    assert (by.loc["params", "tau_a"], by.loc["params", "n_used"]) == (1.0, 7)
+    assert by.loc["pacbayes_flatness", "tau_a"] < 1.0
+    assert titles[0].startswith("prunability (8 models)\nτ ")
+    assert titles[1].startswith("best baseline: pacbayes_flatness (8 models)\nτ ")
+
+
+def test_double_descent_curves_without_a_threshold(tmp_path, drawn):
+    table, _, _ = sweep_study()
+    table["gen.train_acc"] = 0.5
+    means = double_descent.sweep_means(table, "width")
+    assert double_descent.interpolation_threshold(means, "width", 0.01) is None
+    plots.double_descent_curves(table, means, "width", None, tmp_path / "curves.png")
+    legend = drawn[0].axes[-1].get_legend()
+    assert "no width reaches the interpolation threshold" in [t.get_text() for t in legend.get_texts()]
+
+
+def test_double_descent_scatter_without_measures(tmp_path, captured):
+    table, info, correlations = sweep_study()
+    table = table.drop(columns=[c for c in table if c.startswith("measure.")])
+    plots.double_descent_scatter(table, correlations, info, "width", tmp_path / "scatter.png")
+    assert placeholder_text(captured[0]) == "neither prunability nor a baseline was computed"

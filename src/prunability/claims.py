@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from . import stats
+from . import double_descent, stats
 
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
@@ -123,12 +123,14 @@ def claims_table(
     level: float,
     tau_threshold: float,
     mi_threshold: float,
+    sweep_axis: str | None = None,
 ) -> pd.DataFrame:
     """One row per tested statistic of K1-K6 (columns ``COLUMNS``).
 
     ``summary`` is the statistics rule's summary (tau_a, Psi, their intervals and
     ``full_grid``); ``target`` a column name such as ``"gen.acc_gap"``; ``counts`` the
-    bootstrap resamples over the rows of ``table`` that gave the summary's intervals.
+    bootstrap resamples over the rows of ``table`` that gave the summary's intervals;
+    ``sweep_axis`` the grid axis of a double-descent sweep (None: K5 is not tested).
     """
     ones = np.ones((1, len(table)))
     measures = set(info["name"])
@@ -185,9 +187,24 @@ def claims_table(
         rows.append(_row("K4", statistic, rule, value, interval, verdict_below(interval, tau_threshold),
                          _join(kept_note, size_note)))
 
-    rows.append(_row("K5", "tau(prunability, test loss) across a label-noise width sweep",
-                     "needs a double-descent study (a width sweep trained on noisy labels)",
-                     note="this study has no label noise"))
+    # K5: across a double-descent sweep, prunability ranks the models by their test loss.
+    statistic = f"tau(prunability, test loss) across the {sweep_axis or 'width'} sweep"
+    rule = f"supported iff the {pct} interval of {statistic} lies above {tau_threshold:g}"
+    if sweep_axis is None:
+        rows.append(_row("K5", statistic, rule, note="not a double-descent study (double_descent.sweep_axis is null)"))
+    elif not has_prunability:
+        rows.append(_row("K5", statistic, rule, note="the pruning family was not computed"))
+    else:
+        orientation = int(info.set_index("name").loc["prunability", "orientation"])
+        r = double_descent.sweep_correlations(table, {"prunability": orientation}, ["gen.test_loss"], counts, level).iloc[0]
+        interval = (r["tau_a_low"], r["tau_a_high"])
+        used = _used(table, table["measure.prunability"].to_numpy(dtype=float), table["gen.test_loss"].to_numpy(dtype=float))
+        values = table.loc[used, f"hp.{sweep_axis}"]
+        note = (f"{r['n_used']} models over {values.nunique()} values of {sweep_axis}; "
+                f"Spearman rho {r['spearman_rho']:.3f} [{r['spearman_rho_low']:.3f}, {r['spearman_rho_high']:.3f}], "
+                f"Pearson r {r['pearson_r']:.3f} [{r['pearson_r_low']:.3f}, {r['pearson_r_high']:.3f}]")
+        verdict = verdict_above(interval, tau_threshold) if math.isfinite(r["tau_a"]) else NOT_TESTED
+        rows.append(_row("K5", statistic, rule, r["tau_a"], interval, verdict, note))
 
     # K6: better than the best flatness measure, by a paired bootstrap of the tau difference.
     flatness = [m for m in info[info["family"] == "flatness"]["name"] if m in set(summary["measure"])]

@@ -124,6 +124,14 @@ def check_config(config: dict) -> None:
             f"statistics.main_target {config['statistics']['main_target']!r} is not one of statistics.targets "
             f"{config['statistics']['targets']}"
         )
+    sweep = config["double_descent"]["sweep_axis"]
+    if sweep is not None and len(config["grid"].get(sweep, [])) < 2:
+        raise ConfigError(
+            f"double_descent.sweep_axis: {sweep!r} is not a grid axis with two or more values "
+            f"(the grid has {list(config['grid'])})"
+        )
+    if sweep is not None and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in config["grid"][sweep]):
+        raise ConfigError(f"double_descent.sweep_axis: the values of grid.{sweep} must be numbers, got {config['grid'][sweep]}")
     if config["model"]["arch"] == "resnet18k" and "depth" in config["grid"]:
         raise ConfigError("grid.depth: model.arch resnet18k has a fixed depth (18 layers); vary width (k) instead")
     unknown = [axis for axis in config["resources"]["axes_within_job"] if axis not in config["grid"]]

@@ -133,5 +133,6 @@ rule claims:
         target=config["statistics"]["main_target"],
         bootstrap=config["statistics"]["bootstrap"],
         thresholds=config["statistics"]["claims"],
+        sweep_axis=config["double_descent"]["sweep_axis"],
     script:
         "../scripts/claims.py"

@@ -14,7 +14,7 @@ summary = pd.read_csv(snakemake.input.summary)
 counts = stats.bootstrap_counts(len(table), p.bootstrap["resamples"], p.bootstrap["seed"])
 result = claims.claims_table(
     table, info, summary, f"gen.{p.target}", counts, p.bootstrap["level"],
-    p.thresholds["tau_threshold"], p.thresholds["mi_threshold"],
+    p.thresholds["tau_threshold"], p.thresholds["mi_threshold"], p.sweep_axis,
 )
 save_csv(snakemake.output.claims, result)
 with pd.option_context("display.width", 250, "display.max_colwidth", 80):
