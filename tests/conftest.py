@@ -3,6 +3,7 @@ and running snakemake in it."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -30,14 +31,16 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def snakemake(cwd: Path, *args: str, timeout: int = 600, check: bool = True) -> subprocess.CompletedProcess:
-    """Run snakemake (from this interpreter's environment) in ``cwd``."""
+def snakemake(cwd: Path, *args: str, timeout: int = 600, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run snakemake (from this interpreter's environment) in ``cwd``; ``env`` adds
+    environment variables."""
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
     if check and result.returncode != 0:
         pytest.fail(f"snakemake {' '.join(args)} failed (rc {result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")

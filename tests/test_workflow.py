@@ -200,6 +200,35 @@ def test_report(e2e):
     assert "Kuhn et al., 2021" in html  # the workflow description page
 
 
+# Imported first by every Python process that has its folder on PYTHONPATH: torch and
+# scikit-learn cannot be imported there, as in envs/analysis.yaml.
+WITHOUT_TORCH = """
+import sys
+
+
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "sklearn"):
+            raise ImportError(f"{name} is not in the analysis environment")
+
+
+sys.meta_path.insert(0, Blocked())
+"""
+
+
+def test_analysis_jobs_run_without_torch(e2e, tmp_path):
+    # The table, statistics, claims and figures jobs rerun in interpreters that cannot
+    # import torch (envs/analysis.yaml has none); training and measures are not rerun.
+    root, results = e2e
+    (tmp_path / "sitecustomize.py").write_text(WITHOUT_TORCH)
+    before = (results / "stats" / "summary.csv").read_text()
+    result = snakemake(root, "--cores", "2", "--configfile", "e2e.yaml", "--forcerun", "collect_table",
+                       env={"PYTHONPATH": str(tmp_path)})
+    ran = set(re.findall(r"^Finished jobid: \d+ \(Rule: (\w+)\)", result.stdout + result.stderr, re.MULTILINE))
+    assert ran == {"collect_table", *STATISTICS, "figures", "all"}
+    assert (results / "stats" / "summary.csv").read_text() == before
+
+
 def _scheduled_jobs(root: Path, configfile: str) -> dict[str, int]:
     """Rule -> job count that a dry run would execute."""
     out = snakemake(root, "-n", "--configfile", configfile).stdout

@@ -15,10 +15,14 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 from torch import nn
+
+# The criteria and the robust rule need no torch (the table re-analyses stored curves
+# with them); the search uses them from here.
+from .criteria import Criterion, accuracy_criterion, loss_criterion, robust_answer  # noqa: F401
 
 Masks = dict[str, torch.Tensor]
 Ranks = dict[str, torch.Tensor]
@@ -125,34 +129,10 @@ class Pruner:
 
 # --------------------------------------------------------------------------- the search
 
-Criterion = Callable[[float, float], bool]  # passes(loss, acc) for a pruned model
-
-
 def sweep_alphas(resolution: float, alpha_min: float) -> list[float]:
     """The kept fractions 1, 1 - h, 1 - 2h, ... down to alpha_min (h = ``resolution``)."""
     steps = math.floor((1.0 - alpha_min) / resolution + 1e-9)
     return [round(1.0 - i * resolution, 12) for i in range(steps + 1)]
-
-
-def robust_answer(curve: Sequence[dict], passes: Criterion) -> tuple[float, float | None]:
-    """The robust rule on the evaluated points of a pruning curve (papers.md §1.3).
-
-    Returns (answer, below): ``answer`` is the smallest evaluated kept fraction such
-    that it *and every larger evaluated fraction* pass, so an isolated lucky point
-    below a failure does not count (NaN if the largest evaluated fraction fails);
-    ``below`` is the largest evaluated fraction under it, which fails (None if every
-    evaluated fraction passes: the answer is then only an upper bound).
-
-    The search and the offline re-analysis of stored curves (other tolerances) both
-    use this one function, so they agree by construction.
-    """
-    answer, below = float("nan"), None
-    for point in sorted(curve, key=lambda c: c["alpha"], reverse=True):
-        if not passes(point["loss"], point["acc"]):
-            below = point["alpha"]
-            break
-        answer = point["alpha"]
-    return answer, below
 
 
 @dataclass
@@ -214,25 +194,3 @@ def search_prunability(
         total=total,
         curve=curve,
     )
-
-
-def loss_criterion(base_loss: float, rel_tol: float, abs_tol: float) -> Criterion:
-    """Training loss within (1 + rel_tol) * L(theta) + abs_tol of the unpruned model's."""
-    bound = (1.0 + rel_tol) * base_loss + abs_tol
-
-    def passes(loss: float, acc: float) -> bool:
-        return math.isfinite(loss) and loss <= bound
-
-    passes.bound = bound  # type: ignore[attr-defined]
-    return passes
-
-
-def accuracy_criterion(base_acc: float, acc_tol: float) -> Criterion:
-    """Training accuracy at most ``acc_tol`` below the unpruned model's."""
-    bound = base_acc - acc_tol
-
-    def passes(loss: float, acc: float) -> bool:
-        return math.isfinite(acc) and acc >= bound
-
-    passes.bound = bound  # type: ignore[attr-defined]
-    return passes

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from .pruning import loss_criterion, robust_answer
+from .criteria import loss_criterion, robust_answer
 
 
 def generalization(summary: dict) -> dict:
