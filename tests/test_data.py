@@ -442,6 +442,31 @@ def test_read_folder_bytes_keys_like_python2_pickles(cifar):
     _check_tiny_split(read_cifar10_folder(cifar["folder"]))
 
 
+class _WritesAFile:
+    """Unpickling this calls pathlib.Path.touch: a payload that leaves a trace."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.target),))
+
+
+@pytest.mark.parametrize("name", ["data_batch_2", "test_batch", "batches.meta"])
+def test_a_batch_that_would_run_code_is_refused_before_it_runs(cifar, tmp_path, name):
+    trace = tmp_path / "payload-ran"
+    (cifar["folder"] / name).write_bytes(pickle.dumps({"data": _WritesAFile(trace), "labels": []}))
+    with pytest.raises(DataError, match=rf"{name}: not a readable CIFAR-10 python batch \(refused to load pathlib"):
+        read_cifar10_folder(cifar["folder"])
+    assert not trace.exists()
+
+
+def test_read_folder_meta_with_too_few_label_names(cifar):
+    (cifar["folder"] / "batches.meta").write_bytes(pickle.dumps({"label_names": list(CLASSES)[:9]}))
+    with pytest.raises(DataError, match="batches.meta: 9 label names, CIFAR-10 has 10"):
+        read_cifar10_folder(cifar["folder"])
+
+
 def test_read_folder_meta_without_label_names(cifar):
     (cifar["folder"] / "batches.meta").write_bytes(pickle.dumps({"num_vis": 3072}))
     split = read_cifar10_folder(cifar["folder"])

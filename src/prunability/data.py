@@ -22,6 +22,7 @@ Sources:
 from __future__ import annotations
 
 import hashlib
+import io
 import pickle
 import shutil
 import tarfile
@@ -105,9 +106,30 @@ def download_cifar10(url: str, archive: str | Path, md5: str, log: Callable[[str
     return archive
 
 
+# Everything a CIFAR-10 python batch refers to: numpy arrays (module path numpy.core
+# before NumPy 2, numpy._core after), and the bytes of a protocol-2 pickle written by
+# Python 3 (_codecs.encode, a pure function; torch's weights_only loader allows it too).
+# Any other global in a batch file is refused before it is called, so a crafted file
+# cannot run code.
+BATCH_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
+}
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in BATCH_GLOBALS:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}: not part of a CIFAR-10 batch")
+        return super().find_class(module, name)
+
+
 def _unpickle(raw: bytes, name: str) -> dict:
     try:
-        obj = pickle.loads(raw, encoding="latin1")
+        obj = _BatchUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except Exception as exc:  # pickle raises many types on garbage
         raise DataError(f"{name}: not a readable CIFAR-10 python batch ({exc})") from exc
     if not isinstance(obj, dict):
@@ -134,7 +156,9 @@ def _cifar10_from_files(read: Callable[[str], bytes], where: str) -> dict:
     parts = [_batch_arrays(_unpickle(read(f), f"{where}/{f}"), f"{where}/{f}") for f in CIFAR10_TRAIN_FILES]
     x_te, y_te = _batch_arrays(_unpickle(read(CIFAR10_TEST_FILE), f"{where}/{CIFAR10_TEST_FILE}"), f"{where}/{CIFAR10_TEST_FILE}")
     meta = _unpickle(read(CIFAR10_META_FILE), f"{where}/{CIFAR10_META_FILE}")
-    classes = [str(c) for c in meta.get("label_names", range(10))]
+    classes = [c.decode() if isinstance(c, bytes) else str(c) for c in meta.get("label_names", range(10))]
+    if len(classes) != 10:
+        raise DataError(f"{where}/{CIFAR10_META_FILE}: {len(classes)} label names, CIFAR-10 has 10")
     x_tr = np.concatenate([p[0] for p in parts])
     y_tr = np.concatenate([p[1] for p in parts])
     return _split(x_tr, y_tr, x_te, y_te, classes, f"CIFAR-10 ({where})")
