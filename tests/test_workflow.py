@@ -229,6 +229,28 @@ def test_analysis_jobs_run_without_torch(e2e, tmp_path):
     assert (results / "stats" / "summary.csv").read_text() == before
 
 
+def test_a_changed_local_cifar10_folder_rebuilds_the_split(tmp_path):
+    root = copy_workflow(tmp_path / "repo")
+    folder = tmp_path / "cifar" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
+                 "batches.meta"):
+        (folder / name).write_bytes(b"x")  # a dry run only looks at the files' times
+    write_config(root / "local.yaml", {"study": "local", "grid": {"depth": [1]},
+                                      "data": {"source": "cifar10", "local_dir": str(tmp_path / "cifar")}})
+    data = root / "results" / "local" / "data"
+    data.mkdir(parents=True)
+    time.sleep(0.05)
+    for name in ("split.pt", "summary.json", "label_noise.csv"):
+        (data / name).write_bytes(b"x")
+    assert "prepare_data" not in _scheduled_jobs(root, "local.yaml")
+    time.sleep(0.05)
+    (folder / "data_batch_3").write_bytes(b"y")
+    out = snakemake(root, "-n", "--configfile", "local.yaml").stdout
+    assert "prepare_data" in _scheduled_jobs(root, "local.yaml")
+    assert "data_batch_3" in out
+
+
 def _scheduled_jobs(root: Path, configfile: str) -> dict[str, int]:
     """Rule -> job count that a dry run would execute."""
     out = snakemake(root, "-n", "--configfile", configfile).stdout
@@ -363,6 +385,7 @@ BAD_CONFIGS = [
     ({"data": {"source": "cifar10", "local_dir": "no/such/folder"}}, "data.local_dir: folder 'no/such/folder' does not exist"),
     ({"figures": {"target": "test_loss"}, "statistics": {"targets": ["acc_gap"]}}, "figures.target 'test_loss' is not one of statistics.targets"),
     ({"study": "a b"}, "study: 'a b' does not match"),
+    ({"study": ".."}, "study: '..' does not match"),
     ({"statistics": {"targets": ["acc_gap"], "main_target": "test_loss"}},
      "statistics.main_target 'test_loss' is not one of statistics.targets"),
     ({"statistics": {"bootstrap": {"level": 1.5}}}, "statistics.bootstrap.level: 1.5 is greater than or equal to the maximum of 1"),

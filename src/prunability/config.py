@@ -16,6 +16,30 @@ class ConfigError(ValueError):
     """A configuration value that is invalid in combination with others."""
 
 
+# The files of the official CIFAR-10 python batches (named here, without torch, because
+# the Snakefile lists a local folder's files as prepare_data's inputs).
+CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR10_TEST_FILE = "test_batch"
+CIFAR10_META_FILE = "batches.meta"
+CIFAR10_FILES = (*CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE, CIFAR10_META_FILE)
+
+
+def cifar10_batch_folder(folder: str | Path) -> Path:
+    """The folder that holds the batch files: ``folder`` or its cifar-10-batches-py."""
+    folder = Path(folder)
+    return folder / CIFAR10_FOLDER if (folder / CIFAR10_FOLDER).is_dir() else folder
+
+
+def cifar10_local_files(folder: str | Path) -> list[str]:
+    """The files a split read from a local CIFAR-10 folder depends on: the batch files
+    that exist and a SHA256SUMS beside them or one level up. A change to any of them
+    makes the split stale."""
+    batches = cifar10_batch_folder(folder)
+    files = [batches / name for name in CIFAR10_FILES] + [batches / "SHA256SUMS", batches.parent / "SHA256SUMS"]
+    return [str(f) for f in files if f.is_file()]
+
+
 def full_factorial(grid: dict[str, list]) -> pd.DataFrame:
     """One row per combination of the grid's values, columns in the grid's order."""
     axes = list(grid)

@@ -34,14 +34,18 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
+from .config import (
+    CIFAR10_FILES,
+    CIFAR10_FOLDER,
+    CIFAR10_META_FILE,
+    CIFAR10_TEST_FILE,
+    CIFAR10_TRAIN_FILES,
+    cifar10_batch_folder,
+)
 from .io import atomic_path, load_torch, save_torch
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
-CIFAR10_FOLDER = "cifar-10-batches-py"
-CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
-CIFAR10_TEST_FILE = "test_batch"
-CIFAR10_META_FILE = "batches.meta"
 
 
 class DataError(ValueError):
@@ -207,12 +211,10 @@ def verify_sha256sums(folder: Path) -> bool:
 
 def read_cifar10_folder(folder: str | Path) -> dict:
     """Read a local folder in the official python-batches format (no MD5 check)."""
-    folder = Path(folder)
-    if (folder / CIFAR10_FOLDER).is_dir():
-        folder = folder / CIFAR10_FOLDER
+    folder = cifar10_batch_folder(folder)
     if not folder.is_dir():
         raise DataError(f"CIFAR-10 folder {folder} does not exist")
-    missing = [f for f in (*CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE, CIFAR10_META_FILE) if not (folder / f).is_file()]
+    missing = [f for f in CIFAR10_FILES if not (folder / f).is_file()]
     if missing:
         raise DataError(f"CIFAR-10 folder {folder} lacks {', '.join(missing)}")
     verify_sha256sums(folder)

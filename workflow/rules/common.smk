@@ -20,6 +20,7 @@ os.environ.update(
 
 from prunability.config import (
     check_config,
+    cifar10_local_files,
     config_error_message,
     full_factorial,
     job_cell_patterns,
@@ -77,11 +78,14 @@ def job_files(template):
 
 
 def data_inputs(wildcards):
-    """The downloaded archive, when CIFAR-10 is not read from a local folder."""
+    """The downloaded archive, or the files of a local CIFAR-10 folder (so that a
+    changed folder rebuilds the split)."""
     data = config["data"]
-    if data["source"] == "cifar10" and data["local_dir"] is None:
+    if data["source"] != "cifar10":
+        return {}
+    if data["local_dir"] is None:
         return {"archive": CIFAR10_ARCHIVE}
-    return {}
+    return {"local_files": cifar10_local_files(data["local_dir"])}
 
 
 def family_outputs(family):
