@@ -530,3 +530,10 @@ def test_cross_entropy_reference():
     z = (s["x_train"].float() - 2.0) / 4.0
     ref = F.cross_entropy(model(z), s["y_train"]).item()
     assert hand_eval(model, s["x_train"], s["y_train"], 2.0, 4.0)[0] == pytest.approx(ref, rel=1e-6)
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match=r"device is 'cuda' in the configuration, but torch .* finds no CUDA device"):
+        train_mod.resolve_device("cuda")
+    assert train_mod.resolve_device("auto") == torch.device("cpu")

@@ -132,7 +132,11 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but no CUDA device is available")
+        raise RuntimeError(
+            f"device is 'cuda' in the configuration, but torch {torch.__version__} finds no CUDA device (a CPU-only "
+            "build of torch, or no GPU in this job's allocation); install a CUDA build, or run on the CPU with "
+            "--config device=cpu"
+        )
     return torch.device(name)
 
 
