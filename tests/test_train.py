@@ -328,6 +328,44 @@ def test_checkpoint_every_does_not_invalidate_a_checkpoint(split, tmp_path):
     assert again.summary["resumed_from_epoch"] == 2
 
 
+@pytest.mark.parametrize("damage", [b"", b"not a checkpoint", "truncated", "a tensor"])
+def test_a_damaged_checkpoint_is_set_aside_and_the_cell_trains_from_scratch(split, tmp_path, damage):
+    kw = dict(model=NIN, ce_target=1e-9, max_epochs=2)
+    fresh = run(split, tmp_path, "fresh.pt", **kw)
+    checkpoint = tmp_path / "H.pt"
+    if damage == "truncated":
+        torch.save(fresh.final_state, checkpoint)
+        checkpoint.write_bytes(checkpoint.read_bytes()[:200])
+    elif damage == "a tensor":
+        torch.save(torch.zeros(3), checkpoint)
+    else:
+        checkpoint.write_bytes(damage)
+    original = checkpoint.read_bytes()
+    again = run(split, tmp_path, "H.pt", **kw)
+    warning = [line for line in again.lines if line.startswith("WARNING: cannot read the checkpoint")]
+    assert len(warning) == 1 and "H.pt.corrupt" in warning[0] and "from scratch" in warning[0]
+    assert (tmp_path / "H.pt.corrupt").read_bytes() == original  # kept for a look, not deleted
+    assert again.summary["resumed_from_epoch"] is None
+    assert_same_state(again.final_state, fresh.final_state)
+
+
+def test_a_damaged_model_file_names_itself_and_the_way_to_retrain(split, tmp_path):
+    r = run(split, tmp_path, model=NIN, ce_target=1e-9, max_epochs=1)
+    cell = tmp_path / "models" / "depth~2"
+    cell.mkdir(parents=True)
+    (cell / "final.pt").write_bytes(b"\x00garbage")
+    data = DeviceData.from_split(split, "cpu")
+    with pytest.raises(train_mod.ModelFileError) as info:
+        load_model(r.summary["hyperparameters"], NIN, data, cell / "final.pt")
+    message = str(info.value)
+    assert message.startswith(f"{cell / 'final.pt'}: cannot load this model")
+    assert f"delete its folder {cell}" in message
+    # a readable file of another shape: the same error
+    torch.save({"weight": torch.zeros(2)}, cell / "final.pt")
+    with pytest.raises(train_mod.ModelFileError, match="belongs to other settings"):
+        load_model(r.summary["hyperparameters"], NIN, data, cell / "final.pt")
+
+
 def test_load_model_restores_saved_weights(split, tmp_path):
     r = run(split, tmp_path, model=NIN, ce_target=1e-9, max_epochs=1, dropout=0.2)
     torch.save(r.final_state, tmp_path / "model.pt")

@@ -188,6 +188,25 @@ def _done(row: dict, train_cfg: dict) -> bool:
     return row["train_loss"] < train_cfg["ce_target"]
 
 
+def _read_checkpoint(checkpoint: Path, log: Callable[[str], None]) -> dict | None:
+    """The checkpoint's content, or None if there is none. One that cannot be read (a
+    truncated or corrupt file) is moved aside to ``<name>.corrupt`` with a warning, so
+    the cell trains from scratch instead of failing on every rerun."""
+    if not checkpoint.exists():
+        return None
+    try:
+        state = load_torch(checkpoint)
+        if not isinstance(state, dict):
+            raise TypeError(f"a {type(state).__name__}, not a checkpoint")
+        return state
+    except Exception as exc:  # torch.load raises many types on a damaged file
+        aside = checkpoint.with_name(checkpoint.name + ".corrupt")
+        os.replace(checkpoint, aside)
+        log(f"WARNING: cannot read the checkpoint {checkpoint} ({type(exc).__name__}: {exc}); "
+            f"moved it to {aside} and training this cell from scratch")
+        return None
+
+
 def train_model(
     hp: dict,
     model_cfg: dict,
@@ -212,8 +231,8 @@ def train_model(
     steps_to = {str(t): None for t in CE_MILESTONES}
     resumed_from = None
 
-    if checkpoint.exists():
-        state = load_torch(checkpoint)
+    state = _read_checkpoint(checkpoint, log)
+    if state is not None:
         if state.get("fingerprint") == fingerprint:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -315,9 +334,23 @@ def train_model(
     return TrainResult(init_state, final_state, summary, curve)
 
 
+class ModelFileError(RuntimeError):
+    """A saved model (final.pt, init.pt) that cannot be read or does not fit its cell."""
+
+
 def load_model(hp: dict, model_cfg: dict, data: DeviceData, state_path: str | Path) -> nn.Module:
-    """Rebuild a cell's model on the data's device and load a saved state_dict (eval mode)."""
+    """Rebuild a cell's model on the data's device and load a saved state_dict (eval
+    mode). A file that cannot be read or loaded raises ModelFileError naming it and
+    saying how to retrain the cell."""
     device = data.x_train.device
     model = model_for(hp, model_cfg, data).to(device)
-    model.load_state_dict(load_torch(state_path, map_location=device))
+    try:
+        model.load_state_dict(load_torch(state_path, map_location=device))
+    except Exception as exc:  # torch.load and load_state_dict raise many types
+        folder = Path(state_path).parent
+        raise ModelFileError(
+            f"{state_path}: cannot load this model ({type(exc).__name__}: {exc}). The file is damaged or belongs "
+            f"to other settings. To retrain the cell, delete its folder {folder} (init.pt, final.pt, train.json, "
+            "curve.csv) and rerun the workflow."
+        ) from exc
     return model.eval()

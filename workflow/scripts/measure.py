@@ -13,12 +13,16 @@ torch.set_num_threads(snakemake.threads)
 p = snakemake.params
 inp = snakemake.input
 data = DeviceData.from_split(load_split(inp.split), resolve_device(p.device))
-for i, output in enumerate(snakemake.output):
-    summary = load_json(inp.summary[i])
+# Every cell's models are loaded before any is measured: a damaged file stops the job
+# at once, with its name, rather than after hours of measuring the other cells.
+summaries = [load_json(path) for path in inp.summary]
+models = [
+    (load_model(s["hyperparameters"], p.model, data, final), load_model(s["hyperparameters"], p.model, data, init))
+    for s, final, init in zip(summaries, inp.final, inp.init)
+]
+for i, (output, summary, (model, init_model)) in enumerate(zip(snakemake.output, summaries, models)):
     hp = summary["hyperparameters"]
     print(f"[{i + 1}/{len(snakemake.output)}] {output}")
-    model = load_model(hp, p.model, data, inp.final[i])
-    init_model = load_model(hp, p.model, data, inp.init[i])
     record = compute_family(p.family, model, init_model, data, p.settings, log=print, summary=summary)
     record["hyperparameters"] = hp
     save_json(output, record)
