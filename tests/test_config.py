@@ -4,6 +4,7 @@ the cross-field checks, and error messages for schema violations."""
 from __future__ import annotations
 
 import copy
+import re
 
 import jsonschema
 import numpy as np
@@ -19,6 +20,8 @@ from prunability.config import (
     check_config,
     config_error_message,
     full_factorial,
+    load_config_file,
+    main as config_main,
 )
 
 # --------------------------------------------------------------------------- full_factorial
@@ -284,3 +287,40 @@ def test_message_of_a_plain_error():
             raise ValueError("outer")
     except ValueError as error:
         assert config_error_message(error) == "outer"  # no ValidationError on the chain
+
+
+# --------------------------------------------------------------------------- reading a file strictly
+
+
+@pytest.mark.parametrize("text, message", [
+    ("study: x\ngrid:\n  depth: [1, 2\n", r"line 4, column 1: expected ',' or '\]'"),
+    ("study: x\ngrid:\n  depth: [1]\ngrid:\n  width: [1]\n", r"line 4, column 1: key 'grid' given twice \(first on line 2\)"),
+    ("grid:\n  depth: [1]\n  depth: [2]\n", r"line 3, column 3: key 'depth' given twice \(first on line 2\)"),
+    ("study: !!python/object/apply:os.system ['touch pwned']\n", r"line 1, column 8: could not determine a constructor"),
+    ("- a\n- b\n", r"expected a mapping of settings at the top level, got list"),
+])
+def test_load_config_file_names_the_file_and_line(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}(, | |: ).*{message}"):
+        load_config_file(path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_load_config_file_reads_a_good_file(tmp_path):
+    path = tmp_path / "good.yaml"
+    path.write_text("study: x\ngrid:\n  depth: [1, 2]\n  width: [1]\n")
+    assert load_config_file(path) == {"study": "x", "grid": {"depth": [1, 2], "width": [1]}}
+
+
+def test_the_command_line_check(tmp_path, capsys):
+    good, bad, unknown = tmp_path / "good.yaml", tmp_path / "bad.yaml", tmp_path / "unknown.yaml"
+    good.write_text("study: x\ngrid: {depth: [1, 2]}\n")
+    bad.write_text("grid: {depth: [1]}\ngrid: {depth: [2]}\n")
+    unknown.write_text("study: x\ngrid: {depth: [1]}\ntrain: {max_epoch: 3}\n")
+    assert config_main([str(good)]) == 0
+    assert config_main([str(good), str(bad), str(unknown)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == lines[1] == f"{good}: ok"
+    assert lines[2] == f"{bad}, line 2, column 1: key 'grid' given twice (first on line 1)"
+    assert lines[3] == f"{unknown}: train: Additional properties are not allowed ('max_epoch' was unexpected)"

@@ -404,3 +404,13 @@ def test_bad_config_is_rejected_before_any_job(e2e, change, message):
     assert result.returncode != 0
     assert f"invalid configuration: {message}" in result.stdout + result.stderr
     assert not (root / "results" / "bad").exists()
+
+
+def test_a_key_given_twice_is_rejected_naming_the_line(e2e):
+    root, _ = e2e
+    (root / "twice.yaml").write_text("study: twice\ngrid:\n  depth: [1]\ntrain:\n  max_epochs: 3\ntrain:\n  max_epochs: 4\n")
+    result = snakemake(root, "--cores", "1", "--configfile", "twice.yaml", check=False)
+    assert result.returncode != 0
+    assert re.search(r"invalid configuration: \S*twice\.yaml, line 6, column 1: key 'train' given twice \(first on line 4\)",
+                     result.stdout + result.stderr)
+    assert not (root / "results" / "twice").exists()

@@ -10,10 +10,43 @@ import itertools
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 
 class ConfigError(ValueError):
     """A configuration value that is invalid in combination with others."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader (no tags that build Python objects) that refuses a key given
+    twice in one mapping (PyYAML silently keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice (first on line {seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_config_file(path: str | Path) -> dict:
+    """A configuration file read strictly: a syntax error, a tag or a key given twice
+    raises ConfigError naming the file and line (Snakemake's own message names neither)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = yaml.load(f, Loader=_StrictLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: {error.problem or error}") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level, got {type(config).__name__}")
+    return config
 
 
 # The files of the official CIFAR-10 python batches (named here, without torch, because
@@ -163,3 +196,30 @@ def check_config(config: dict) -> None:
         raise ConfigError(f"resources.axes_within_job: {unknown} are not grid axes (the grid has {list(config['grid'])})")
     if config["data"]["source"] == "digits" and config["hyperparameters"]["augment"] and config["train"]["augment_flip"]:
         raise ConfigError("train.augment_flip: horizontal flips change the meaning of digits; turn it off for data.source digits")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m prunability.config FILE...``: read each configuration file strictly
+    and check it as the workflow does (schema, defaults, cross-field checks), without
+    starting Snakemake. Prints "ok" or the problem per file; exit status 1 on any."""
+    import sys
+
+    from snakemake.utils import validate
+
+    schema = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+    failed = False
+    for path in argv if argv is not None else sys.argv[1:]:
+        try:
+            config = load_config_file(path)
+            validate(config, str(schema))
+            check_config(config)
+            print(f"{path}: ok")
+        except Exception as error:  # report every file, then fail
+            failed = True
+            message = config_error_message(error)
+            print(message if message.startswith(str(path)) else f"{path}: {message}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

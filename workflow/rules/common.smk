@@ -24,12 +24,16 @@ from prunability.config import (
     config_error_message,
     full_factorial,
     job_cell_patterns,
+    load_config_file,
     statistics_axes,
 )
 
 # Unknown keys and bad values stop the run here, before any job, naming the key;
-# defaults from the schema are filled in.
+# defaults from the schema are filled in. Each configuration file is read again
+# strictly first: a key given twice (which YAML lets the last win) names its line.
 try:
+    for path in workflow.configfiles:
+        load_config_file(path)
     validate(config, "../schemas/config.schema.yaml")
     check_config(config)
 except Exception as error:
