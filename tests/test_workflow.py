@@ -31,10 +31,11 @@ pytestmark = pytest.mark.workflow
 # (mostly a NaN loss within a few epochs): 2 x 2 x 2 = 8 models.
 E2E = load_preset("smoke")
 E2E["study"] = "e2e"
-E2E["grid"]["lr"] = [0.01, 1.0e8]
-# The smoke preset's CE target (0.05) is out of reach of its 40 epochs for depth 1: a
-# looser target lets the four lr 0.01 models converge, so the statistics have models.
-E2E["train"]["ce_target"] = 1.2
+E2E["grid"] = {"depth": [1, 2], "batchnorm": [True, False], "lr": [0.01, 1.0e8]}
+# Smaller and shorter than the smoke preset (base width 8, 40 epochs), with a loose CE
+# target that the four lr 0.01 models reach, so the statistics have models.
+E2E["model"]["base_width"] = 8
+E2E["train"].update(ce_target=1.2, max_epochs=40)
 # Two cells per job (batchnorm on and off): 4 training jobs and 4 jobs per family.
 E2E["resources"] = {"axes_within_job": ["batchnorm"]}
 FAMILIES = ("pruning", "norms", "flatness", "hessian", "optimization")  # the schema's default list
@@ -321,6 +322,7 @@ def test_a_statistics_setting_reruns_only_its_statistics(e2e, change, expected):
 
 RESUME = load_preset("smoke")
 RESUME.update(study="resume", grid={"depth": [2]})
+RESUME["model"]["base_width"] = 8
 RESUME["data"]["max_train"] = None  # all 1257 images: epochs slow enough to kill mid-run
 RESUME["hyperparameters"]["dropout"] = 0.2  # exercises the restored RNG state
 RESUME["train"].update(ce_target=1.0e-9, max_epochs=25)  # never converges: runs all epochs
