@@ -7,7 +7,9 @@ measure_info in a deliberately non-family order. Every table the figures read is
 computed by the library functions the workflow uses (summary_tables,
 bootstrap_intervals, flag_partial_grid, cmi_tables, prediction_mi_table,
 prunability_by_tolerance, tolerance_sensitivity, claims_table; 50 bootstrap
-resamples) and round-tripped through CSV, as the figures rule reads them.
+resamples) and round-tripped through CSV, as the figures rule reads them. The
+training curves (curve.csv of every model, with its name) and the measure costs
+(measure_costs.csv) are made up with the columns the workflow writes.
 
 Orderings are checked on the figure objects: ``_save`` is wrapped to keep each
 figure it writes (no image parsing needed).
@@ -38,6 +40,11 @@ TARGET = "acc_gap"
 RESAMPLES = 50
 LEVEL = 0.95
 REL_TOL = 0.1
+TAU_THRESHOLD = 0.2
+MI_THRESHOLD = 0.1
+CE_TARGET = 0.01
+EPOCHS = 5  # model k trains for EPOCHS + k epochs
+FAMILIES = ["pruning", "norms", "flatness"]
 REL_TOLS = [0.01, 0.1, 1.0]
 CURVE_ALPHAS = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
 
@@ -49,6 +56,7 @@ INFO_ROWS = [
     ("kept_count", "pruning", 1),
 ]
 BY_FAMILY = ["prunability", "kept_count", "params", "pacbayes_flatness"]
+INFO = pd.DataFrame([{"name": n, "family": f, "orientation": o, "equation": "", "description": n} for n, f, o in INFO_ROWS])
 
 # taus against the gap (which grows with k): prunability 26/28 (two tied pairs), params
 # 24/28 (1000 w d: tied within (w, d)), kept_count 22/28, pacbayes_flatness 20/28
@@ -76,6 +84,26 @@ def make_curves(models: list[str], slopes: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CURVE_COLUMNS)
 
 
+def make_training_curves(models: list[str]) -> pd.DataFrame:
+    """curve.csv of every model, concatenated with a model column as the figures rule
+    does: model k trains EPOCHS + k epochs, its training loss halving each epoch from 1."""
+    rows = []
+    for k, model in enumerate(models):
+        for epoch in range(1, EPOCHS + k + 1):
+            rows.append(dict(epoch=epoch, step=10 * epoch, train_loss=0.5 ** (epoch - 1), train_acc=1 - 0.5 ** epoch,
+                             test_loss=0.5 ** (epoch - 1) + 0.1, test_acc=0.9 - 0.5 ** epoch, wall_time_s=0.1 * epoch,
+                             model=model))
+    return pd.DataFrame(rows)
+
+
+def make_costs(models: list[str], families: list[str]) -> pd.DataFrame:
+    """measure_costs.csv: model k trains for k + 1 seconds; family i measures for (i + 1) / 10 of that."""
+    rows = [dict(model=model, family=family, measure_time_s=(i + 1) / 10 * (k + 1), train_time_s=k + 1.0,
+                 fraction_of_training=(i + 1) / 10)
+            for k, model in enumerate(models) for i, family in enumerate(families)]
+    return pd.DataFrame(rows)
+
+
 def make_table(unconverged=(), nan_measures=(), pruning=True):
     """(table, info, curves): the 8-model grid; ``pruning=False`` drops the pruning family."""
     grid = list(itertools.product(range(2), repeat=3))
@@ -96,8 +124,7 @@ def make_table(unconverged=(), nan_measures=(), pruning=True):
         "gen.loss_gap": 2 * gap[::-1],
         "gen.test_error": gap,
     })
-    info = pd.DataFrame([{"name": n, "family": f, "orientation": o, "equation": "", "description": n}
-                         for n, f, o in INFO_ROWS])
+    info = INFO.copy()
     # a steeper curve (larger k) leaves less to prune: prunability grows with k
     slopes = 0.05 * (k + 1)
     curves = make_curves(models, slopes)
@@ -147,8 +174,10 @@ def build_study(folder: Path, unconverged=(), nan_measures=(), pruning=True, req
     cmi = stats.flag_partial_grid(cmi, N, n_duplicates, require_full_grid, ["cmi_jiang", "cmi_careful"])
     mi = stats.prediction_mi_table(table, info["name"].tolist(), f"gen.{TARGET}")
     claims_frame = claims.claims_table(table, info, summary, f"gen.{TARGET}", counts, LEVEL, 0.5, 0.5)
+    families = FAMILIES if pruning else FAMILIES[1:]
     frames = dict(table=table, measure_info=info, summary=summary, granulated=granulated, cmi=cmi, mi=mi,
-                  sensitivity=sensitivity, curves=curves, claims=claims_frame)
+                  sensitivity=sensitivity, curves=curves, claims=claims_frame,
+                  training=make_training_curves(table["model"].tolist()), costs=make_costs(table["model"].tolist(), families))
     return {name: roundtrip(frame, folder, name) for name, frame in frames.items()}
 
 
@@ -211,26 +240,37 @@ def call(name: str, d: dict, path, target=TARGET):
     if name == "claims_figure":
         return plots.claims_figure(d["claims"], LEVEL, path)
     if name == "tau_intervals":
-        return plots.tau_intervals(d["summary"], d["measure_info"], target, path)
+        return plots.tau_intervals(d["summary"], d["measure_info"], target, path, tau_threshold=TAU_THRESHOLD)
     if name == "psi_heatmap":
         return plots.psi_heatmap(d["granulated"], d["summary"], d["measure_info"], target, path)
+    if name == "measures_vs_gap":
+        return plots.measures_vs_gap(d["table"], d["summary"], d["measure_info"], target, path)
     if name == "cmi_bars":
-        return plots.cmi_bars(d["cmi"], target, path)
-    if name == "prediction_mi_heatmaps":
-        return plots.prediction_mi_heatmaps(d["mi"], d["measure_info"], target, path)
+        return plots.cmi_bars(d["cmi"], d["summary"], d["measure_info"], target, path)
+    if name == "prediction_mi_bars":
+        return plots.prediction_mi_bars(d["mi"], d["measure_info"], target, MI_THRESHOLD, path)
     if name == "tolerance_sensitivity":
         return plots.tolerance_sensitivity(d["sensitivity"], target, REL_TOL, path)
     if name == "prunability_vs_gap":
-        return plots.prunability_vs_gap(d["table"], target, ["width", "depth"], path)
+        return plots.prunability_vs_gap(d["table"], d["summary"], target, ["width", "depth"], path)
     if name == "pruning_curves":
-        return plots.pruning_curves(d["curves"], d["table"], 3, path)
+        return plots.pruning_curves(d["curves"], d["table"], target, 3, path)
+    if name == "pruning_curves_all":
+        return plots.pruning_curves_all(d["curves"], d["table"], target, path)
     if name == "size_scaling":
         return plots.size_scaling(d["table"], path)
+    if name == "training_curves":
+        return plots.training_curves(d["training"], d["table"], ["width", "depth", "lr"], "ce_target", CE_TARGET, path)
+    if name == "gap_by_axis":
+        return plots.gap_by_axis(d["table"], target, ["width", "depth", "lr"], path)
+    if name == "measure_costs":
+        return plots.measure_costs(d["costs"], path)
     raise KeyError(name)
 
 
-PLOTS = ["claims_figure", "tau_intervals", "psi_heatmap", "cmi_bars", "prediction_mi_heatmaps",
-         "tolerance_sensitivity", "prunability_vs_gap", "pruning_curves", "size_scaling"]
+PLOTS = ["claims_figure", "tau_intervals", "psi_heatmap", "measures_vs_gap", "cmi_bars", "prediction_mi_bars",
+         "tolerance_sensitivity", "prunability_vs_gap", "pruning_curves", "pruning_curves_all", "size_scaling",
+         "training_curves", "gap_by_axis", "measure_costs"]
 
 
 def assert_png(path: Path) -> tuple[int, int]:
@@ -252,6 +292,27 @@ def placeholder_text(fig) -> str | None:
 
 def labels(ticks) -> list[str]:
     return [t.get_text() for t in ticks]
+
+
+def panel_models(fig) -> list[str]:
+    """The hyperparameter lines (plots._two_lines of the model) of each pruning-curve panel's title."""
+    return [ax.get_title().split("\nprunability")[0] for ax in titled_axes(fig)]
+
+
+def highlighted(ax) -> list:
+    """The bands that highlight a measure's row (gid "highlight")."""
+    return [patch for patch in ax.patches if patch.get_gid() == "highlight"]
+
+
+def oracle_bands(ax) -> list:
+    """The seed oracle's range bands (gid "seed oracle")."""
+    return [patch for patch in ax.patches if patch.get_gid() == "seed oracle"]
+
+
+def readable(names, info=None) -> list[str]:
+    """The y tick labels the figures give ``names``: plots.measure_labels of the study's measure_info."""
+    info = INFO if info is None else info
+    return [plots.measure_labels(info).get(n) or plots.measure_label(n) for n in names]
 
 
 def titled_axes(fig) -> list:
@@ -292,7 +353,10 @@ def test_writes_png(name, study, tmp_path, captured):
         assert len(models) == 3
         assert prunability[models[0]] == prunability.min() and prunability[models[-1]] == prunability.max()
         titled = titled_axes(captured[0])
-        assert [ax.get_title() for ax in titled] == [plots._two_lines(m) for m in models]
+        assert panel_models(captured[0]) == [plots._two_lines(m) for m in models]
+        gap = study["table"].set_index("model")[f"gen.{TARGET}"]
+        for ax, model in zip(titled, models):
+            assert ax.get_title().endswith(f"\nprunability {prunability[model]:.3f}, {TARGET} {gap[model]:.3g}")
         assert all(ax.get_yscale() == "log" for ax in titled)
 
 
@@ -358,15 +422,15 @@ def test_no_rows_for_the_target(name, message, study, tmp_path, captured):
 
 def test_empty_prediction_mi(study, tmp_path, captured):
     path = tmp_path / "mi.png"
-    plots.prediction_mi_heatmaps(study["mi"].iloc[0:0], study["measure_info"], TARGET, path)
+    plots.prediction_mi_bars(study["mi"].iloc[0:0], study["measure_info"], TARGET, MI_THRESHOLD, path)
     assert_png(path)
-    assert placeholder_text(captured[0]) == "no measures"
+    assert "no mutual information between prunability and a baseline" in placeholder_text(captured[0])
 
 
 def test_empty_claims_and_summary_frames(study, tmp_path, captured):
     """Frames with the columns but no row (as read from a header-only CSV)."""
     plots.tau_intervals(study["summary"].iloc[0:0], study["measure_info"], TARGET, tmp_path / "a" / "tau.png")
-    plots.cmi_bars(study["cmi"].iloc[0:0], TARGET, tmp_path / "b" / "cmi.png")
+    plots.cmi_bars(study["cmi"].iloc[0:0], study["summary"], study["measure_info"], TARGET, tmp_path / "b" / "cmi.png")
     plots.psi_heatmap(study["granulated"].iloc[0:0], study["summary"], study["measure_info"], TARGET,
                       tmp_path / "c" / "psi.png")
     plots.tolerance_sensitivity(study["sensitivity"].iloc[0:0], TARGET, REL_TOL, tmp_path / "d" / "tol.png")
@@ -375,7 +439,7 @@ def test_empty_claims_and_summary_frames(study, tmp_path, captured):
     assert all(placeholder_text(fig) for fig in captured)
 
 
-@pytest.mark.parametrize("name", ["tau_intervals", "psi_heatmap", "cmi_bars", "prediction_mi_heatmaps"])
+@pytest.mark.parametrize("name", ["tau_intervals", "psi_heatmap", "cmi_bars", "prediction_mi_bars", "measures_vs_gap"])
 def test_measure_nan_everywhere(name, nan_study, tmp_path, captured):
     """A measure with no finite value: NaN statistics, the figure is still drawn."""
     d = nan_study
@@ -392,17 +456,17 @@ def test_prunability_nan_everywhere_figures(tmp_path, captured):
     table, _, _ = make_table()
     table["measure.prunability"] = np.nan
     path = tmp_path / "gap.png"
-    plots.prunability_vs_gap(table, TARGET, ["width", "depth"], path)
+    plots.prunability_vs_gap(table, pd.DataFrame(columns=["measure", "target"]), TARGET, ["width", "depth"], path)
     assert_png(path)
 
 
 def test_pruning_curves_prunability_nan_everywhere(tmp_path, captured):
     table, _, curves = make_table()
     table["measure.prunability"] = np.nan
-    path = tmp_path / "curves.png"
-    plots.pruning_curves(curves, table, 4, path)
-    assert_png(path)
-    assert "no model has a finite prunability" in placeholder_text(captured[0])
+    plots.pruning_curves(curves, table, TARGET, 4, tmp_path / "a" / "curves.png")
+    plots.pruning_curves_all(curves, table, TARGET, tmp_path / "b" / "all.png")
+    assert_png(tmp_path / "a" / "curves.png")
+    assert all("no converged model has a finite prunability" in placeholder_text(fig) for fig in captured)
 
 
 def test_pruning_curves_picked_model_without_curves(study, tmp_path, captured):
@@ -410,9 +474,9 @@ def test_pruning_curves_picked_model_without_curves(study, tmp_path, captured):
     prunability = study["table"].set_index("model")["measure.prunability"]
     missing = plots.pick_spread(prunability, 3)[1]
     curves = study["curves"][study["curves"]["model"] != missing]
-    plots.pruning_curves(curves, study["table"], 3, tmp_path / "curves.png")
+    plots.pruning_curves(curves, study["table"], TARGET, 3, tmp_path / "curves.png")
     assert_png(tmp_path / "curves.png")
-    titles = [ax.get_title() for ax in titled_axes(captured[0])]
+    titles = panel_models(captured[0])
     assert len(titles) == 3 and plots._two_lines(missing) not in titles
 
 
@@ -426,7 +490,9 @@ def no_pruning_study(tmp_path_factory):
     ("tolerance_sensitivity", "no pruning curves"),
     ("prunability_vs_gap", "prunability was not computed"),
     ("pruning_curves", "no pruning curves"),
+    ("pruning_curves_all", "no pruning curves"),
     ("size_scaling", "prunability was not computed"),
+    ("prediction_mi_bars", "no mutual information between prunability and a baseline"),
 ])
 def test_no_pruning_family_placeholders(name, message, no_pruning_study, tmp_path, captured):
     d = no_pruning_study
@@ -436,7 +502,7 @@ def test_no_pruning_family_placeholders(name, message, no_pruning_study, tmp_pat
     assert message in placeholder_text(captured[0])
 
 
-@pytest.mark.parametrize("name", ["claims_figure", "tau_intervals", "psi_heatmap", "cmi_bars", "prediction_mi_heatmaps"])
+@pytest.mark.parametrize("name", ["claims_figure", "tau_intervals", "psi_heatmap", "cmi_bars"])
 def test_no_pruning_family_other_figures(name, no_pruning_study, tmp_path, drawn):
     """The other figures are drawn without the pruning family's measures."""
     call(name, no_pruning_study, tmp_path / "figure.png")
@@ -446,7 +512,7 @@ def test_no_pruning_family_other_figures(name, no_pruning_study, tmp_path, drawn
 
 
 def test_pruning_curves_without_curves_but_with_prunability(study, tmp_path, captured):
-    plots.pruning_curves(study["curves"].iloc[0:0], study["table"], 4, tmp_path / "c.png")
+    plots.pruning_curves(study["curves"].iloc[0:0], study["table"], TARGET, 4, tmp_path / "c.png")
     assert_png(tmp_path / "c.png")
     assert "no pruning curves" in placeholder_text(captured[0])
 
@@ -487,7 +553,7 @@ def test_claims_empty_notes(study, tmp_path, drawn):
 def test_prunability_vs_gap_without_axes(study, tmp_path, drawn):
     """No grid axis: one colour, no legend; one axis: hue only."""
     for axes in ([], ["width"]):
-        plots.prunability_vs_gap(study["table"], TARGET, axes, tmp_path / "gap.png")
+        plots.prunability_vs_gap(study["table"], study["summary"], TARGET, axes, tmp_path / "gap.png")
     no_axis, one_axis = (fig.axes[0] for fig in drawn)
     assert no_axis.get_legend() is None
     assert labels(one_axis.get_legend().get_texts()) == [str(w) for w in WIDTHS]
@@ -498,8 +564,8 @@ def test_pruning_curves_more_models_than_asked(study, tmp_path, drawn):
     """More models asked than the table has (3 here, one with a NaN prunability): one panel each of the 2 others."""
     table = study["table"].iloc[2:5].copy()
     table.loc[table.index[1], "measure.prunability"] = np.nan
-    plots.pruning_curves(study["curves"], table, 20, tmp_path / "curves.png")
-    titles = [ax.get_title() for ax in titled_axes(drawn[0])]
+    plots.pruning_curves(study["curves"], table, TARGET, 20, tmp_path / "curves.png")
+    titles = panel_models(drawn[0])
     assert sorted(titles) == sorted(plots._two_lines(m) for m in table["model"].iloc[[0, 2]])
 
 
@@ -507,7 +573,7 @@ def test_cmi_bars_one_measure_all_nan(study, tmp_path, drawn):
     """NaN CMI for one measure only: the bars of the others are drawn."""
     cmi = study["cmi"].copy()
     cmi.loc[cmi["measure"] == "params", ["cmi_jiang", "cmi_careful"]] = np.nan
-    plots.cmi_bars(cmi, TARGET, tmp_path / "cmi.png")
+    plots.cmi_bars(cmi, study["summary"], study["measure_info"], TARGET, tmp_path / "cmi.png")
     assert placeholder_text(drawn[0]) is None
 
 
@@ -570,7 +636,7 @@ def test_tau_intervals_sorted_by_tau(study, tmp_path, drawn):
     rows = study["summary"][study["summary"]["target"] == f"gen.{TARGET}"]
     expected = rows.sort_values("tau_a")["measure"].tolist()
     left, right = drawn[0].axes[:2]
-    assert labels(left.get_yticklabels()) == expected
+    assert labels(left.get_yticklabels()) == readable(expected)
     assert left.get_xlim() == (-1, 1) and right.get_xlim() == (-1, 1)
     assert expected == ["pacbayes_flatness", "kept_count", "params", "prunability"]  # not the registry order
     assert "8 models" in drawn[0].get_suptitle()
@@ -620,8 +686,9 @@ def test_tau_figure_grows_with_measures(study, tmp_path):
 def test_psi_heatmap_order(study, tmp_path, drawn):
     plots.psi_heatmap(study["granulated"], study["summary"], study["measure_info"], TARGET, tmp_path / "psi.png")
     ax = titled_axes(drawn[0])[0]
-    assert labels(ax.get_yticklabels()) == BY_FAMILY
+    assert labels(ax.get_yticklabels()) == readable(BY_FAMILY)
     assert labels(ax.get_xticklabels()) == ["width", "depth", "lr", "Ψ (mean)"]
+    assert [t.get_fontweight() for t in ax.get_yticklabels()] == ["bold", "normal", "normal", "normal"]
     # no "-0.00" in the annotations
     assert not any(t.get_text() == "-0.00" for t in ax.texts)
 
@@ -644,34 +711,92 @@ def test_psi_heatmap_values(study, tmp_path, drawn):
 def test_psi_heatmap_skips_measures_missing_from_info(study, tmp_path, drawn):
     info = study["measure_info"][study["measure_info"]["name"] != "params"]
     plots.psi_heatmap(study["granulated"], study["summary"], info, TARGET, tmp_path / "psi.png")
-    assert labels(titled_axes(drawn[0])[0].get_yticklabels()) == [m for m in BY_FAMILY if m != "params"]
+    assert labels(titled_axes(drawn[0])[0].get_yticklabels()) == readable([m for m in BY_FAMILY if m != "params"])
+
+
+def bar_widths(ax) -> dict:
+    """y centre (rounded) -> sorted widths of the horizontal bars there (highlight bands left out)."""
+    bars = {}
+    for patch in ax.patches:
+        # seaborn adds empty rectangles for its legend: they have no height
+        if patch.get_gid() != "highlight" and isinstance(patch, matplotlib.patches.Rectangle) and patch.get_height():
+            bars.setdefault(round(patch.get_y() + patch.get_height() / 2), []).append(patch.get_width())
+    return {y: sorted(widths) for y, widths in bars.items()}
 
 
 def test_cmi_bars_order(study, tmp_path, drawn):
-    plots.cmi_bars(study["cmi"], TARGET, tmp_path / "cmi.png")
+    plots.cmi_bars(study["cmi"], study["summary"], study["measure_info"], TARGET, tmp_path / "cmi.png")
     rows = study["cmi"][study["cmi"]["target"] == f"gen.{TARGET}"]
     expected = rows.sort_values("cmi_jiang", ascending=False)["measure"].tolist()
     assert expected != study["measure_info"]["name"].tolist()
     ax = drawn[0].axes[0]
-    assert labels(ax.get_yticklabels()) == expected
+    assert labels(ax.get_yticklabels()) == readable(expected)
     assert labels(ax.get_legend().get_texts()) == ["Jiang et al. (PGDL code)", "careful variant"]
+    # every tau is positive against the acc gap here: the bars are CMI itself
+    by_measure = rows.set_index("measure")
+    assert bar_widths(ax) == {y: pytest.approx(sorted(by_measure.loc[m, ["cmi_jiang", "cmi_careful"]]))
+                              for y, m in enumerate(expected)}
+    (band,) = highlighted(ax)
+    assert band.get_y() + band.get_height() / 2 == pytest.approx(expected.index("prunability"))
 
 
-def test_prediction_mi_order(study, tmp_path, drawn):
-    plots.prediction_mi_heatmaps(study["mi"], study["measure_info"], TARGET, tmp_path / "mi.png")
-    panels = titled_axes(drawn[0])
-    assert len(panels) == 2
-    for ax in panels:
-        assert labels(ax.get_yticklabels()) == BY_FAMILY
-        assert labels(ax.get_xticklabels()) == BY_FAMILY
+def test_cmi_bars_signed_by_tau(study, tmp_path, drawn):
+    """CMI has no direction: a measure with a negative tau gets bars to the left, sorted last."""
+    summary = study["summary"].copy()
+    reversed_row = (summary["measure"] == "kept_count") & (summary["target"] == f"gen.{TARGET}")
+    summary.loc[reversed_row, "tau_a"] *= -1
+    plots.cmi_bars(study["cmi"], summary, study["measure_info"], TARGET, tmp_path / "cmi.png")
+    ax = drawn[0].axes[0]
+    names = labels(ax.get_yticklabels())
+    assert names[-1] == "κ (kept count)"
+    rows = study["cmi"][study["cmi"]["target"] == f"gen.{TARGET}"].set_index("measure")
+    widths = bar_widths(ax)
+    assert widths[len(names) - 1] == pytest.approx(sorted(-rows.loc["kept_count", ["cmi_jiang", "cmi_careful"]]))
+    assert all(w >= 0 for y, ws in widths.items() if y != len(names) - 1 for w in ws)
+    assert "sign(τ)" in ax.get_xlabel()
 
 
-def test_prediction_mi_measure_missing_from_info(study, tmp_path, drawn):
-    """A measure of the MI table that measure_info lacks is left out of both panels."""
-    info = study["measure_info"][study["measure_info"]["name"] != "kept_count"]
-    plots.prediction_mi_heatmaps(study["mi"], info, TARGET, tmp_path / "mi.png")
-    for ax in titled_axes(drawn[0]):
-        assert labels(ax.get_yticklabels()) == [m for m in BY_FAMILY if m != "kept_count"]
+def test_cmi_bars_careful_only(study, tmp_path, drawn):
+    """One grid axis: Jiang's algorithm (pairs of axes) has no value; the careful variant is drawn alone, sorted."""
+    cmi = study["cmi"].assign(cmi_jiang=np.nan)
+    plots.cmi_bars(cmi, study["summary"], study["measure_info"], TARGET, tmp_path / "cmi.png")
+    ax = drawn[0].axes[0]
+    assert labels(ax.get_legend().get_texts()) == ["careful variant"]
+    rows = cmi[cmi["target"] == f"gen.{TARGET}"]
+    assert labels(ax.get_yticklabels()) == readable(rows.sort_values("cmi_careful", ascending=False)["measure"])
+
+
+def k6_rows(study) -> pd.DataFrame:
+    """Prunability's row of the MI table against the baselines (every measure outside pruning)."""
+    mi = study["mi"]
+    baselines = study["measure_info"].loc[study["measure_info"]["family"] != "pruning", "name"]
+    return mi[(mi["other"] == "prunability") & mi["base"].isin(baselines)]
+
+
+def test_prediction_mi_bars(study, tmp_path, drawn):
+    plots.prediction_mi_bars(study["mi"], study["measure_info"], TARGET, MI_THRESHOLD, tmp_path / "mi.png")
+    left, right = drawn[0].axes[:2]
+    rows = k6_rows(study).sort_values("mi", ascending=False)
+    assert len(rows) == 2  # params and pacbayes_flatness; kept_count is pruning's own
+    assert labels(left.get_yticklabels()) == readable(rows["base"])
+    assert [bar.get_width() for bar in left.patches] == pytest.approx(rows["mi"].tolist())
+    assert [bar.get_width() for bar in right.patches] == pytest.approx(rows["cmi_given_base"].tolist())
+    assert left.get_ylim() == (len(rows) - 0.5, -0.5)  # the largest at the top
+    # the median line is the claims table's K6 statistic; the threshold line is the setting
+    claim = study["claims"][(study["claims"]["claim"] == "K6") & study["claims"]["statistic"].str.startswith("median")]
+    lines = {line.get_linestyle(): line.get_xdata()[0] for line in left.get_lines()}
+    assert lines["--"] == pytest.approx(claim["value"].item()) == pytest.approx(rows["mi"].median())
+    assert lines[":"] == MI_THRESHOLD
+    assert labels(left.get_legend().get_texts()) == [f"median over baselines {rows['mi'].median():.2f}",
+                                                     f"claims threshold {MI_THRESHOLD:g}", "norms family",
+                                                     "flatness family"]
+
+
+def test_prediction_mi_bars_measure_missing_from_info(study, tmp_path, drawn):
+    """A baseline of the MI table that measure_info lacks is left out."""
+    info = study["measure_info"][study["measure_info"]["name"] != "params"]
+    plots.prediction_mi_bars(study["mi"], info, TARGET, MI_THRESHOLD, tmp_path / "mi.png")
+    assert labels(drawn[0].axes[0].get_yticklabels()) == readable(["pacbayes_flatness"])
 
 
 def test_claims_figure_cells(study, tmp_path, drawn):
@@ -706,9 +831,12 @@ def test_tolerance_sensitivity_sorted(study, tmp_path, drawn):
 
 
 def test_prunability_vs_gap_points(partial_study, tmp_path, drawn):
-    plots.prunability_vs_gap(partial_study["table"], TARGET, ["width", "depth"], tmp_path / "gap.png")
+    plots.prunability_vs_gap(partial_study["table"], partial_study["summary"], TARGET, ["width", "depth"],
+                             tmp_path / "gap.png")
     ax = drawn[0].axes[0]
-    assert ax.get_title() == "7 converged models (1 not converged, not shown)"
+    row = partial_study["summary"].set_index(["measure", "target"]).loc[("prunability", f"gen.{TARGET}")]
+    assert ax.get_title() == ("7 converged models (1 not converged, not shown)\nprunability's "
+                              f"τ {row.tau_a:.2f} [{row.tau_a_low:.2f}, {row.tau_a_high:.2f}], 7 models")
     assert len(ax.collections[0].get_offsets()) == N - 1
 
 
@@ -760,9 +888,10 @@ def test_tau_intervals_seed_oracle_and_each_seed(tmp_path, drawn):
     assert dashed_x(right) == pytest.approx([oracle.Psi])
     assert labels(left.get_legend().get_texts()) == [
         f"seed oracle (τ {oracle.tau_a:.2f}, Ψ {oracle.Psi:.2f})", "each seed's own value"]
-    assert not left.patches  # one pair of seeds: no band
+    assert not oracle_bands(left)  # one pair of seeds: no band
     # each measure's row carries its two per-seed values as diamonds
-    names = labels(left.get_yticklabels())
+    measure_of = {label: name for name, label in plots.measure_labels(d["measure_info"]).items()}
+    names = [measure_of[label] for label in labels(left.get_yticklabels())]
     per_seed = d["replicates"][d["replicates"]["target"] == f"gen.{TARGET}"]
     for ax, column in ((left, "tau_a"), (right, "Psi")):
         assert len(ax.collections) == len(names)
@@ -782,7 +911,7 @@ def test_tau_intervals_seed_oracle_band_with_three_seeds(tmp_path, drawn):
     assert len(pairs) == 3 and pairs.nunique() > 1
     # the line at the mean of the three pairs (the "mean" row), the band over their range
     assert dashed_x(left) == pytest.approx([oracle[oracle["pair"] == "mean"]["tau_a"].item()])
-    (band,) = left.patches
+    (band,) = oracle_bands(left)
     assert (band.get_x(), band.get_x() + band.get_width()) == pytest.approx((pairs.min(), pairs.max()))
     assert "mean and range of 3 pairs" in labels(left.get_legend().get_texts())[0]
 
@@ -799,7 +928,7 @@ def test_tau_intervals_without_a_replicate_axis_is_as_before(study, tmp_path, dr
     plots.tau_intervals(study["summary"], study["measure_info"], TARGET, tmp_path / "b.png")
     with_frames, without = drawn
     for a, b in zip(with_frames.axes[:2], without.axes[:2]):
-        assert not dashed_x(a) and not a.collections and not a.patches
+        assert not dashed_x(a) and not a.collections and not oracle_bands(a)
         assert [line.get_xydata().tolist() for line in a.get_lines()] == [line.get_xydata().tolist() for line in b.get_lines()]
     assert with_frames.axes[0].get_legend() is None
 
@@ -985,3 +1114,197 @@ def test_double_descent_scatter_without_measures(tmp_path, captured):
     table = table.drop(columns=[c for c in table if c.startswith("measure.")])
     plots.double_descent_scatter(table, correlations, info, "width", tmp_path / "scatter.png")
     assert placeholder_text(captured[0]) == "neither prunability nor a baseline was computed"
+
+
+# --------------------------------------------------------------------------- readable names, threshold, highlight
+
+
+@pytest.mark.parametrize("name, equation, label", [
+    ("log_prod_of_spec_over_margin", "31", "log product of spectral over margin (eq. 31)"),
+    ("log_prod_of_spec_fft", "32 (FFT)", "log product of spectral (FFT) (eq. 32)"),
+    ("pacbayes_mag_flatness", 61.0, "PAC-Bayes magnitude-aware flatness (eq. 61)"),  # read back from CSV as a float
+    ("kept_count", float("nan"), "κ (kept count)"),
+    ("prunability", "", "prunability"),
+    ("steps_ce_0.1_to_0.01", None, "steps CE 0.1 to 0.01"),
+])
+def test_measure_label(name, equation, label):
+    assert plots.measure_label(name, equation) == label
+
+
+def test_measure_labels_without_an_equation_column():
+    assert plots.measure_labels(INFO.drop(columns="equation"))["params"] == "parameter count"
+
+
+def test_tau_intervals_threshold_and_highlight(study, tmp_path, drawn):
+    call("tau_intervals", study, tmp_path / "tau.png")
+    left, right = drawn[0].axes[:2]
+    names = study["summary"][study["summary"]["target"] == f"gen.{TARGET}"].sort_values("tau_a")["measure"].tolist()
+    for ax in (left, right):
+        dotted = [line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == ":"]
+        assert dotted == [TAU_THRESHOLD]
+        (band,) = highlighted(ax)
+        assert band.get_y() + band.get_height() / 2 == pytest.approx(names.index("prunability"))
+    assert labels(left.get_legend().get_texts()) == [f"claims threshold {TAU_THRESHOLD:g}"]
+    weights = {t.get_text(): t.get_fontweight() for t in left.get_yticklabels()}
+    assert weights.pop("prunability") == "bold" and set(weights.values()) == {"normal"}
+
+
+# --------------------------------------------------------------------------- pruning curves of every model
+
+
+def test_pruning_curves_all(partial_study, tmp_path, drawn):
+    """One panel per converged model (model 5 is not), in increasing prunability, each with
+    the model's tolerance, its prunability and both in the title."""
+    d = partial_study
+    call("pruning_curves_all", d, tmp_path / "all.png")
+    table = d["table"][d["table"]["is.converged"]].set_index("model")
+    models = table["measure.prunability"].sort_values(kind="stable").index.tolist()
+    assert len(models) == N - 1
+    assert panel_models(drawn[0]) == [plots._two_lines(m) for m in models]
+    curves = d["curves"]
+    for ax, model in zip(titled_axes(drawn[0]), models):
+        prunability = table.loc[model, "measure.prunability"]
+        assert ax.get_title().endswith(f"prunability {prunability:.3f}, {TARGET} {table.loc[model, f'gen.{TARGET}']:.3g}")
+        bound = curves.loc[curves["model"] == model, "bound"].iloc[0]
+        horizontal = [line.get_ydata()[0] for line in ax.get_lines() if list(line.get_xdata()) == [0, 1]]
+        vertical = [line.get_xdata()[0] for line in ax.get_lines() if list(line.get_ydata()) == [0, 1]]
+        assert horizontal == pytest.approx([bound]) and vertical == pytest.approx([prunability])
+        assert ax.get_xlim() == pytest.approx((min(curves["alpha"]) - 0.02, 1.02))  # one range for all panels
+    legend = drawn[0].legends[0]
+    assert labels(legend.get_texts())[:3] == ["global magnitude pruning", "random mask (seed 0)",
+                                              "loss tolerance (1 + ε) L₀ + δ"]
+    assert legend.get_title().get_text() == f"Pruning curves of all {N - 1} converged models, in increasing prunability"
+
+
+# --------------------------------------------------------------------------- training curves
+
+
+def test_training_curves(partial_study, tmp_path, drawn):
+    """Four panels of one line per model; model 5 (not converged) black and dashed; the CE target on the training loss."""
+    call("training_curves", partial_study, tmp_path / "training.png")
+    panels = titled_axes(drawn[0])
+    assert [ax.get_title().split(" (")[0] for ax in panels] == ["training loss", "test loss", "training accuracy",
+                                                              "test accuracy"]
+    training = partial_study["training"]
+    unconverged = model_name(WIDTHS[1], DEPTHS[0], LRS[1])  # model 5
+    for ax, column in zip(panels, ("train_loss", "test_loss", "train_acc", "test_acc")):
+        curves = [line for line in ax.get_lines() if line.get_linestyle() != ":"]
+        assert len(curves) == N
+        dashed = [line for line in curves if line.get_linestyle() == "--"]
+        (line,) = dashed
+        assert list(line.get_ydata()) == training.loc[training["model"] == unconverged, column].tolist()
+    target_lines = [[line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == ":"] for ax in panels]
+    assert target_lines == [[CE_TARGET], [], [], []]
+    assert [ax.get_yscale() for ax in panels] == ["log", "log", "linear", "linear"]
+    legend = drawn[0].legends[0]
+    assert legend.get_title().get_text() == "width"  # the first axis that varies
+    assert labels(legend.get_texts()) == [str(w) for w in WIDTHS] + ["not converged (1)", f"CE target {CE_TARGET:g}"]
+    assert "7 converged, 1 not" in drawn[0].get_suptitle()
+
+
+def test_training_curves_accuracy_axis_keeps_every_final_value(study, tmp_path, drawn):
+    call("training_curves", study, tmp_path / "training.png")
+    test_acc = titled_axes(drawn[0])[3]
+    final = study["training"].groupby("model")["test_acc"].last()
+    assert test_acc.get_ylim()[0] <= final.min() and test_acc.get_ylim()[1] >= 1
+
+
+def test_training_curves_budget_has_no_target(study, tmp_path, drawn):
+    plots.training_curves(study["training"], study["table"], ["width"], "budget", CE_TARGET, tmp_path / "t.png")
+    assert not [line for ax in drawn[0].axes for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert "fixed budget" in drawn[0].get_suptitle()
+
+
+def test_training_curves_without_curves(study, tmp_path, captured):
+    plots.training_curves(study["training"].iloc[0:0], study["table"], ["width"], "ce_target", CE_TARGET,
+                          tmp_path / "t.png")
+    assert_png(tmp_path / "t.png")
+    assert "no training curves" in placeholder_text(captured[0])
+
+
+# --------------------------------------------------------------------------- the main measures against the gap
+
+
+def test_measures_vs_gap(partial_study, tmp_path, drawn):
+    d = partial_study
+    call("measures_vs_gap", d, tmp_path / "m.png")
+    panels = drawn[0].axes[:5]
+    summary = d["summary"].set_index(["measure", "target"])
+
+    def tau(measure):
+        row = summary.loc[(measure, f"gen.{TARGET}")]
+        return f"τ {row.tau_a:.2f} [{row.tau_a_low:.2f}, {row.tau_a_high:.2f}], {N - 1} models"
+
+    titles = [ax.get_title() for ax in panels]
+    assert titles[:4] == [f"prunability\n{tau('prunability')}", f"κ (kept count)\n{tau('kept_count')}",
+                          f"best norms measure: parameter count\n{tau('params')}",
+                          f"best flatness measure: PAC-Bayes flatness\n{tau('pacbayes_flatness')}"]
+    assert titles[4] == "effective dimensionality" and panels[4].texts[0].get_text() == "not computed in this study"
+    table = d["table"][d["table"]["is.converged"]]
+    for ax, measure in zip(panels[:4], ("prunability", "kept_count", "params", "pacbayes_flatness")):
+        assert sorted(map(tuple, ax.collections[0].get_offsets().tolist())) == sorted(
+            zip(table[f"measure.{measure}"], table[f"gen.{TARGET}"]))
+    assert panels[0].title.get_fontweight() == "bold"
+
+
+def test_measures_vs_gap_without_pruning(no_pruning_study, tmp_path, drawn):
+    call("measures_vs_gap", no_pruning_study, tmp_path / "m.png")
+    assert [ax.texts[0].get_text() for ax in drawn[0].axes[:2]] == ["not computed in this study"] * 2
+    assert not drawn[0].axes[2].texts
+
+
+def test_measures_vs_gap_without_a_flatness_tau(study, tmp_path, drawn):
+    """No flatness measure has a tau (e.g. NaN for every model): its panel says so instead of drawing."""
+    summary = study["summary"].copy()
+    summary.loc[summary["measure"] == "pacbayes_flatness", "tau_a"] = np.nan
+    plots.measures_vs_gap(study["table"], summary, study["measure_info"], TARGET, tmp_path / "m.png")
+    flatness = drawn[0].axes[3]
+    assert flatness.get_title() == "best flatness measure: none"
+    assert flatness.texts[0].get_text() == "not computed in this study"
+
+
+# --------------------------------------------------------------------------- the gap across the grid
+
+
+def test_gap_by_axis(partial_study, tmp_path, drawn):
+    d = partial_study
+    call("gap_by_axis", d, tmp_path / "g.png")
+    panels = drawn[0].axes
+    assert [ax.get_xlabel() for ax in panels] == ["width", "depth", "lr"]
+    used = d["table"][d["table"]["is.converged"]]
+    for ax, axis in zip(panels, ("width", "depth", "lr")):
+        means = used.groupby(f"hp.{axis}")[f"gen.{TARGET}"].mean()
+        (line,) = ax.get_lines()
+        assert list(line.get_ydata()) == pytest.approx(means.tolist())
+        assert labels(ax.get_xticklabels()) == [f"{v:g}" for v in means.index]
+        assert sum(len(c.get_offsets()) for c in ax.collections) == N - 1
+    assert "(1 not converged or without a value, not shown)" in drawn[0].get_suptitle()
+
+
+def test_gap_by_axis_without_axes(study, tmp_path, captured):
+    plots.gap_by_axis(study["table"], TARGET, [], tmp_path / "g.png")
+    assert_png(tmp_path / "g.png")
+    assert placeholder_text(captured[0]) == "the grid has no axis with more than one value"
+
+
+# --------------------------------------------------------------------------- measure costs
+
+
+def test_measure_costs(study, tmp_path, drawn):
+    call("measure_costs", study, tmp_path / "c.png")
+    left, right = drawn[0].axes[:2]
+    costs = study["costs"]
+    training = sum(k + 1.0 for k in range(N))
+    totals = [(i + 1) / 10 * training for i in range(len(FAMILIES))]
+    assert labels(left.get_yticklabels()) == ["training", *FAMILIES, "all families"]
+    assert [bar.get_width() for bar in left.patches] == pytest.approx([training, *totals, sum(totals)])
+    assert costs.groupby("family")["measure_time_s"].sum()[FAMILIES].tolist() == pytest.approx(totals)
+    texts = [t.get_text() for t in left.texts]
+    assert texts[0] == f" {training:.1f} s" and texts[1] == f" {totals[0]:.1f} s (10% of training)"
+    assert right.get_xscale() == "log"
+
+
+def test_measure_costs_empty(study, tmp_path, captured):
+    plots.measure_costs(study["costs"].iloc[0:0], tmp_path / "c.png")
+    assert_png(tmp_path / "c.png")
+    assert placeholder_text(captured[0]) == "no measure costs (no measure family ran)"

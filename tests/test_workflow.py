@@ -39,8 +39,10 @@ E2E["train"].update(ce_target=1.2, max_epochs=40)
 # Two cells per job (batchnorm on and off): 4 training jobs and 4 jobs per family.
 E2E["resources"] = {"axes_within_job": ["batchnorm"]}
 FAMILIES = ("pruning", "norms", "flatness", "hessian", "optimization")  # the schema's default list
-FIGURES = ("claims", "tau_psi", "psi_heatmap", "cmi", "prediction_mi", "tolerance_sensitivity", "prunability_vs_gap",
-           "pruning_curves", "size_scaling")
+# Every figure of the report, in its reading order (the report numbers them so).
+FIGURES = ("claims", "prunability_vs_gap", "tau_psi", "psi_heatmap", "measures_vs_gap", "prediction_mi", "size_scaling",
+           "cmi", "tolerance_sensitivity", "pruning_curves", "pruning_curves_all", "training_curves", "gap_by_axis",
+           "measure_costs")
 STATISTICS = {"statistics", "conditional_mutual_information", "prediction_mutual_information", "claims"}
 
 
@@ -196,8 +198,11 @@ def test_report(e2e):
     assert "(ERROR/" not in result.stdout + result.stderr  # docutils errors in a caption, e.g. |P| read as a substitution
     html = (root / "report.html").read_text()
     for name in (*(f"{figure}.png" for figure in FIGURES), "summary.csv", "claims.csv", "completeness.csv", "cmi.csv",
-                 "replicates.csv", "replicate_spread.csv", "seed_oracle.csv"):
+                 "replicates.csv", "replicate_spread.csv", "seed_oracle.csv", "table.csv"):
         assert name in html
+    # the report lists a category's entries sorted by their labels: the number gives the reading order
+    for number, figure in enumerate(FIGURES, start=1):
+        assert f'"filename": "{figure}.png", "labels": {{"#": "{number:02d}", "figure": ' in html
     assert "Kuhn et al., 2021" in html  # the workflow description page
 
 

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
@@ -38,12 +39,97 @@ def _placeholder(path, message: str) -> None:
     _save(fig, path)
 
 
+def _converged(table: pd.DataFrame) -> pd.DataFrame:
+    """The models that reached the training target (is.converged true)."""
+    return table[table["is.converged"].eq(True)]
+
+
+def _panel_message(ax, message: str) -> None:
+    """Say in the panel, instead of drawing, why there is nothing to draw."""
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, fontsize=8, wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _value_palette(values) -> dict:
+    """A viridis colour for each distinct value of ``values``, in sorted order."""
+    values = sorted(pd.unique(pd.Series(values).dropna()))
+    return dict(zip(values, sns.color_palette("viridis", len(values))))
+
+
+def _first_varying_axis(table: pd.DataFrame, axes: list[str]) -> str | None:
+    """The hp column of the first of ``axes`` with more than one value in ``table``."""
+    return next((f"hp.{a}" for a in axes if f"hp.{a}" in table and table[f"hp.{a}"].nunique() > 1), None)
+
+
+def _log_if_wide(ax, values: np.ndarray, which: str = "x", ratio: float = 100.0) -> None:
+    """A log scale when every value is positive and they span more than ``ratio``."""
+    values = values[np.isfinite(values)]
+    if values.size and values.min() > 0 and values.max() > ratio * values.min():
+        getattr(ax, f"set_{which}scale")("log")
+
+
+def _log_axis(ax, which: str, plain: bool = False) -> None:
+    """A log scale on ``which`` ("x" or "y"), labelled 1, 2, 5 per decade: a grid spans
+    about a decade of sizes, too little for labels at powers of ten only (within half a
+    decade at every integer multiple, over more than three at powers of ten only: call it
+    after drawing). Labels in
+    engineering notation (50 k, 100 k), or with ``plain`` as plain numbers (0.01, 0.02)."""
+    getattr(ax, f"set_{which}scale")("log")
+    axis = getattr(ax, f"{which}axis")
+    low, high = sorted(getattr(ax, f"get_{which}lim")())
+    decades = np.log10(high / low) if low > 0 else np.inf
+    subs = np.arange(1.0, 10.0) if decades < 0.5 else (1.0, 2.0, 5.0) if decades <= 3 else (1.0,)
+    axis.set_major_locator(matplotlib.ticker.LogLocator(subs=subs))
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}") if plain
+                             else matplotlib.ticker.EngFormatter())
+    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
 FAMILY_ORDER = ["pruning", "norms", "flatness", "hessian", "optimization"]
 VERDICT_COLOURS = {"supported": "#c7e9c0", "not supported": "#fcbba1", "not tested in this study": "#e0e0e0"}
 
 
+# Readable words for the abbreviations in the registry's snake_case measure names.
+NAME_WORDS = {"prod": "product", "spec": "spectral", "fro": "Frobenius", "pacbayes": "PAC-Bayes",
+              "mag": "magnitude-aware", "dist": "distance", "orig": "origin", "fft": "(FFT)", "acc": "accuracy",
+              "bn": "BN", "ce": "CE", "grad": "gradient", "l2": "L2", "hessian": "Hessian", "param": "parameter"}
+# Whole names a word-by-word reading would leave unclear.
+NAME_OVERRIDES = {"kept_count": "κ (kept count)", "params": "parameter count"}
+
+
+def measure_label(name: str, equation=None) -> str:
+    """A measure's readable name, with Jiang et al.'s equation number when it has one:
+    ("log_prod_of_spec_over_margin", "31") -> "log product of spectral over margin (eq. 31)".
+    The FFT variants ("31 (FFT)") say FFT in the name and keep the number."""
+    label = NAME_OVERRIDES.get(name) or " ".join(NAME_WORDS.get(word, word) for word in name.split("_"))
+    if isinstance(equation, str) and equation.strip():
+        label += f" (eq. {equation.split()[0]})"
+    elif isinstance(equation, (int, float)) and np.isfinite(equation):
+        label += f" (eq. {equation:g})"  # a column of plain numbers reads back from CSV as floats
+    return label
+
+
+def measure_labels(info: pd.DataFrame) -> dict:
+    """name -> measure_label for every measure of measure_info (its equation column may be absent)."""
+    equations = info.get("equation", pd.Series(None, index=info.index, dtype=object))
+    return {name: measure_label(name, equation) for name, equation in zip(info["name"], equations)}
+
+
+def _label(labels: dict, name: str) -> str:
+    """The readable label of ``name`` (from measure_labels), without an equation number for a
+    measure measure_info lacks."""
+    return labels.get(name) or measure_label(name)
+
+
+def _ordered_families(families) -> list[str]:
+    """The distinct ``families``: those of FAMILY_ORDER in its order, then the others sorted."""
+    families = set(families)
+    return [f for f in FAMILY_ORDER if f in families] + sorted(families - set(FAMILY_ORDER))
+
+
 def _family_palette(info: pd.DataFrame) -> dict:
-    families = [f for f in FAMILY_ORDER if f in set(info["family"])] + sorted(set(info["family"]) - set(FAMILY_ORDER))
+    families = _ordered_families(info["family"])
     return dict(zip(families, sns.color_palette("deep", len(families))))
 
 
@@ -61,14 +147,37 @@ def _oracle_pairs(oracle: pd.DataFrame | None, target: str) -> pd.DataFrame:
     return oracle[(oracle["target"] == f"gen.{target}") & (oracle["pair"].astype(str) != "mean")]
 
 
+HIGHLIGHT = "prunability"  # the paper's measure: highlighted wherever measures are listed
+HIGHLIGHT_COLOUR = "#fff3b0"
+
+
+def _highlight_row(ax, y: float) -> None:
+    """A shaded band behind row ``y`` (gid "highlight"): the paper's measure among the others."""
+    ax.axhspan(y - 0.5, y + 0.5, color=HIGHLIGHT_COLOUR, zorder=0, linewidth=0, gid="highlight")
+
+
+def _measure_ticks(ax, names: list[str], labels: dict, offset: float = 0.0, fontsize: float = 7) -> None:
+    """Readable measure names as y tick labels at offset + 0, 1, ... (a heatmap's rows are
+    centred on 0.5, 1.5, ...); the highlighted measure in bold."""
+    ax.set_yticks(np.arange(len(names)) + offset, [_label(labels, n) for n in names], fontsize=fontsize)
+    for tick, name in zip(ax.get_yticklabels(), names):
+        if name == HIGHLIGHT:
+            tick.set_fontweight("bold")
+
+
 def tau_intervals(summary: pd.DataFrame, info: pd.DataFrame, target: str, path,
-                  replicates: pd.DataFrame | None = None, oracle: pd.DataFrame | None = None) -> None:
+                  replicates: pd.DataFrame | None = None, oracle: pd.DataFrame | None = None,
+                  tau_threshold: float | None = None) -> None:
     """Kendall tau (tau-a) and granulated Psi per measure with bootstrap intervals, sorted by tau.
 
-    With a replicate axis (non-empty ``replicates`` and ``oracle``, as replicates.csv and
-    seed_oracle.csv): each seed's own tau / Psi as small ticks on the measure's row, and
-    the seed oracle (mean over pairs of seeds; band: min to max with more than one pair)
-    as a dashed vertical line, the level of agreement seed noise leaves."""
+    Measures carry their readable names and Jiang et al.'s equation numbers; prunability's
+    row is shaded and its name bold. ``tau_threshold`` (statistics.claims.tau_threshold)
+    is drawn as a dotted vertical line on both panels: the claims' line between a poor
+    and a high correlation. With a replicate axis (non-empty ``replicates`` and
+    ``oracle``, as replicates.csv and seed_oracle.csv): each seed's own tau / Psi as
+    small ticks on the measure's row, and the seed oracle (mean over pairs of seeds;
+    band: min to max with more than one pair) as a dashed vertical line, the level of
+    agreement seed noise leaves."""
     rows = summary[summary["target"] == f"gen.{target}"].sort_values("tau_a", ascending=True)
     if rows.empty:
         return _placeholder(path, f"no statistics for target {target}")
@@ -77,13 +186,15 @@ def tau_intervals(summary: pd.DataFrame, info: pd.DataFrame, target: str, path,
     per_seed = (replicates[replicates["target"] == f"gen.{target}"] if replicates is not None
                 else pd.DataFrame(columns=["measure", "tau_a", "Psi"]))
     oracle_pairs = _oracle_pairs(oracle, target)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.22 * len(rows) + 1.8), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.22 * len(rows) + 1.8), sharey=True)
     y = np.arange(len(rows))
     oracle_label = []
     for ax, column, label, symbol in ((axes[0], "tau_a", "Kendall τ (tau-a)", "τ"), (axes[1], "Psi", "granulated Ψ", "Ψ")):
         for yi, row in zip(y, rows.itertuples()):
             colour = palette.get(family.get(row.measure), "grey")
             value, low, high = getattr(row, column), getattr(row, f"{column}_low"), getattr(row, f"{column}_high")
+            if row.measure == HIGHLIGHT:
+                _highlight_row(ax, yi)
             ax.plot([low, high], [yi, yi], color=colour, linewidth=1.5, alpha=0.7)
             ax.plot(value, yi, "o", color=colour, markersize=4)
             seeds = per_seed.loc[per_seed["measure"] == row.measure, column].to_numpy(dtype=float)
@@ -96,33 +207,39 @@ def tau_intervals(summary: pd.DataFrame, info: pd.DataFrame, target: str, path,
         if oracle_values.size:
             ax.axvline(oracle_values.mean(), color="black", linestyle="--", linewidth=1)
             if oracle_values.size > 1:
-                ax.axvspan(oracle_values.min(), oracle_values.max(), color="grey", alpha=0.15, linewidth=0)
+                ax.axvspan(oracle_values.min(), oracle_values.max(), color="grey", alpha=0.15, linewidth=0,
+                           gid="seed oracle")
             oracle_label.append(f"{symbol} {oracle_values.mean():.2f}")
+        if tau_threshold is not None:
+            ax.axvline(tau_threshold, color="C3", linestyle=":", linewidth=1.2)
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_xlim(-1, 1)
-        ax.set_xlabel(label)
+        ax.set_xlabel(f"{label}  (right = ranks the models as their generalization)")
         ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(y, rows["measure"], fontsize=7)
+    _measure_ticks(axes[0], rows["measure"].tolist(), measure_labels(info))
     axes[0].set_ylim(-0.7, len(rows) - 0.3)
     partial = int((~rows["full_grid"].astype(bool)).sum()) if "full_grid" in rows else 0
     if partial:
         axes[1].set_title(f"partial grid for {partial} of {len(rows)} measures", fontsize=8)
     handles = [plt.Line2D([], [], color=c, marker="o", linestyle="-", label=f) for f, c in palette.items()]
     axes[1].legend(handles=handles, loc="lower right", fontsize=7, title="family", title_fontsize=7)
-    seed_handles = []
+    line_handles = []
+    if tau_threshold is not None:
+        line_handles.append(plt.Line2D([], [], color="C3", linestyle=":", linewidth=1.2,
+                                       label=f"claims threshold {tau_threshold:g}"))
     if oracle_label:
         pairs = len(oracle_pairs)
-        seed_handles.append(plt.Line2D([], [], color="black", linestyle="--", linewidth=1,
+        line_handles.append(plt.Line2D([], [], color="black", linestyle="--", linewidth=1,
                                        label=f"seed oracle ({', '.join(oracle_label)}"
                                              + (f"; mean and range of {pairs} pairs)" if pairs > 1 else ")")))
     if not per_seed.empty:
-        seed_handles.append(plt.Line2D([], [], color="grey", marker="D", markerfacecolor="none", linestyle="none",
+        line_handles.append(plt.Line2D([], [], color="grey", marker="D", markerfacecolor="none", linestyle="none",
                                        markersize=4, label="each seed's own value"))
-    if seed_handles:
-        axes[0].legend(handles=seed_handles, loc="upper left", fontsize=7)
+    if line_handles:
+        axes[0].legend(handles=line_handles, loc="upper left", fontsize=7)
     n = int(rows["n_used"].max())
     fig.suptitle(f"Rank correlation with the {TARGET_LABELS[target]}, {n} models; "
-                 "bars: bootstrap percentile intervals (larger = better predictor)", fontsize=10)
+                 "bars: bootstrap percentile intervals; prunability shaded", fontsize=10)
     fig.tight_layout()
     _save(fig, path)
 
@@ -140,49 +257,86 @@ def psi_heatmap(granulated: pd.DataFrame, summary: pd.DataFrame, info: pd.DataFr
     sns.heatmap(wide, ax=ax, cmap="RdBu_r", vmin=-1, vmax=1, center=0, annot=True, fmt=".2f",
                 annot_kws={"fontsize": 6}, cbar_kws={"label": "ψ (mean τ within groups where only the axis varies)"})
     ax.axvline(wide.shape[1] - 1, color="black", linewidth=2)
+    _measure_ticks(ax, wide.index.tolist(), measure_labels(info), offset=0.5)
     ax.set_xlabel("grid axis")
     ax.set_ylabel("")
-    ax.tick_params(axis="y", labelsize=7)
     ax.set_title(f"Granulated Kendall per axis against the {TARGET_LABELS[target]}", fontsize=10)
     _save(fig, path)
 
 
-def cmi_bars(cmi: pd.DataFrame, target: str, path) -> None:
-    """Conditional mutual information per measure: Jiang's algorithm and the careful variant."""
+CMI_VARIANTS = {"cmi_jiang": "Jiang et al. (PGDL code)", "cmi_careful": "careful variant"}
+
+
+def cmi_bars(cmi: pd.DataFrame, summary: pd.DataFrame, info: pd.DataFrame, target: str, path) -> None:
+    """Conditional mutual information per measure (Jiang's algorithm and the careful
+    variant), signed by the measure's Kendall tau against the same target: sign(tau) x CMI.
+    CMI has no direction (a measure that ranks the models in reverse scores as high as one
+    that ranks them in order); the sign says which: right = the expected direction, left =
+    reversed. A measure without a tau counts as positive. Sorted by the signed Jiang value
+    (the careful one when no measure has a Jiang value); a variant without values is left out."""
     rows = cmi[cmi["target"] == f"gen.{target}"]
-    if rows.empty or rows[["cmi_jiang", "cmi_careful"]].isna().all().all():
+    if rows.empty or rows[list(CMI_VARIANTS)].isna().all().all():
         return _placeholder(path, "no conditional mutual information (it conditions on pairs of grid axes)")
-    order = rows.sort_values("cmi_jiang", ascending=False)["measure"].tolist()
-    long = rows.melt(id_vars=["measure"], value_vars=["cmi_jiang", "cmi_careful"], var_name="variant", value_name="cmi")
-    long["variant"] = long["variant"].map({"cmi_jiang": "Jiang et al. (PGDL code)", "cmi_careful": "careful variant"})
-    fig, ax = plt.subplots(figsize=(7, 0.22 * len(order) + 1.5))
+    tau = summary[summary["target"] == f"gen.{target}"].set_index("measure")["tau_a"]
+    sign = np.where(rows["measure"].map(tau).to_numpy(dtype=float) < 0, -1.0, 1.0)
+    signed = rows.assign(**{column: sign * rows[column] for column in CMI_VARIANTS})
+    # Jiang's algorithm conditions on pairs of axes: a grid with one axis has the careful variant only
+    variants = [column for column in CMI_VARIANTS if signed[column].notna().any()]
+    order = signed.sort_values(variants[0], ascending=False)["measure"].tolist()
+    long = signed.melt(id_vars=["measure"], value_vars=variants, var_name="variant", value_name="cmi")
+    long["variant"] = long["variant"].map(CMI_VARIANTS)
+    fig, ax = plt.subplots(figsize=(8, 0.22 * len(order) + 1.5))
+    if HIGHLIGHT in order:
+        _highlight_row(ax, order.index(HIGHLIGHT))
     sns.barplot(data=long, y="measure", x="cmi", hue="variant", order=order, ax=ax, orient="h")
-    ax.set_xlabel("normalised conditional mutual information (larger = better predictor)")
+    _measure_ticks(ax, order, measure_labels(info))
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("sign(τ) × normalised CMI  (right: ranks as the generalization does; left: in reverse)")
     ax.set_ylabel("")
-    ax.tick_params(axis="y", labelsize=7)
     ax.legend(loc="lower right", title=None, fontsize=8)
-    ax.set_title(f"CMI between the signs of measure and {TARGET_LABELS[target]} differences", fontsize=10)
+    ax.set_title(f"CMI between the signs of measure and {TARGET_LABELS[target]} differences, "
+                 "signed by the measure's τ", fontsize=10)
     _save(fig, path)
 
 
-def prediction_mi_heatmaps(mi: pd.DataFrame, info: pd.DataFrame, target: str, path) -> None:
-    """Measure x measure mutual information between predictions, unconditional and given the row's measure."""
-    if mi.empty:
-        return _placeholder(path, "no measures")
-    order = [m for m in _by_family(info) if m in set(mi["base"])]
-    size = 0.16 * len(order) + 2.5
-    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 2, size))
-    panels = (("mi", "I(V_col; V_row) / H(V_row)"), ("cmi_given_base", f"I(V_col; V_gap | V_row) / H(V_gap | V_row)"))
-    for ax, (column, title) in zip(axes, panels):
-        wide = mi.pivot(index="base", columns="other", values=column).loc[order, order]
-        sns.heatmap(wide, ax=ax, cmap="viridis", vmin=0, vmax=1, square=True, xticklabels=True, yticklabels=True,
-                    cbar_kws={"shrink": 0.6})
-        ax.tick_params(labelsize=5)
-        ax.set_xlabel("measure (col)")
-        ax.set_ylabel("baseline (row)")
-        ax.set_title(title, fontsize=9)
-    fig.suptitle(f"Mutual information between measures' predictions (signs of differences over model pairs; "
-                 f"gap = {TARGET_LABELS[target]})", fontsize=10)
+def prediction_mi_bars(mi: pd.DataFrame, info: pd.DataFrame, target: str, mi_threshold: float, path) -> None:
+    """Claim K6: how much of each baseline's ranking information prunability's predictions
+    repeat, I(V_prunability; V_baseline) / H(V_baseline), one bar per baseline (every
+    measure outside the pruning family), sorted, with their median (the claims table's K6
+    statistic) and ``mi_threshold``; beside it, what prunability still tells about the
+    sign of the ``target`` difference once the baseline's prediction is known,
+    I(V_prunability; V_gap | V_baseline) / H(V_gap | V_baseline)."""
+    baselines = set(info.loc[info["family"] != "pruning", "name"])
+    rows = mi[(mi["other"] == HIGHLIGHT) & mi["base"].isin(baselines)]
+    if rows.empty:
+        return _placeholder(path, "no mutual information between prunability and a baseline measure "
+                                  "(needs the pruning family and another family)")
+    rows = rows.sort_values("mi", ascending=False, na_position="last")
+    family = dict(zip(info["name"], info["family"]))
+    palette = _family_palette(info)
+    colours = [palette[family[base]] for base in rows["base"]]
+    y = np.arange(len(rows))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.2 * len(rows) + 2), sharey=True)
+    panels = ((axes[0], "mi", "I(V_prunability; V_baseline) / H(V_baseline)"),
+              (axes[1], "cmi_given_base", "I(V_prunability; V_gap | V_baseline) / H(V_gap | V_baseline)"))
+    for ax, column, label in panels:
+        ax.barh(y, rows[column], color=colours)
+        ax.set_xlabel(label, fontsize=8)
+        ax.set_xlim(left=0)
+        ax.grid(axis="x", alpha=0.3)
+    median = float(np.nanmedian(rows["mi"])) if rows["mi"].notna().any() else float("nan")
+    axes[0].axvline(median, color="black", linestyle="--", linewidth=1)
+    axes[0].axvline(mi_threshold, color="C3", linestyle=":", linewidth=1.2)
+    _measure_ticks(axes[0], rows["base"].tolist(), measure_labels(info))
+    axes[0].set_ylim(len(rows) - 0.5, -0.5)  # the largest at the top
+    families = [f for f in palette if f in set(family[base] for base in rows["base"])]
+    handles = [plt.Line2D([], [], color="black", linestyle="--", linewidth=1, label=f"median over baselines {median:.2f}"),
+               plt.Line2D([], [], color="C3", linestyle=":", linewidth=1.2, label=f"claims threshold {mi_threshold:g}"),
+               *(matplotlib.patches.Patch(color=palette[f], label=f"{f} family") for f in families)]
+    axes[0].legend(handles=handles, loc="lower right", fontsize=7)  # the shortest bars are at the bottom
+    n = int(rows["n_used"].max())
+    fig.suptitle(f"K6: prunability's predictions against each of {len(rows)} baselines' (signs of differences over "
+                 f"pairs of {n} models; gap = {TARGET_LABELS[target]})", fontsize=10)
     fig.tight_layout()
     _save(fig, path)
 
@@ -241,11 +395,22 @@ def tolerance_sensitivity(sensitivity: pd.DataFrame, target: str, rel_tol: float
     _save(fig, path)
 
 
-def prunability_vs_gap(table: pd.DataFrame, target: str, axes: list[str], path) -> None:
-    """Prunability against the generalization target, one point per converged model."""
+def _tau_text(summary: pd.DataFrame, measure: str, target: str) -> str:
+    """"τ 0.26 [0.03, 0.52], 32 models": ``measure``'s tau_a against ``target`` with its
+    bootstrap interval and model count from summary.csv, or "" without a row."""
+    row = summary[(summary["measure"] == measure) & (summary["target"] == f"gen.{target}")]
+    if row.empty:
+        return ""
+    row = row.iloc[0]
+    return f"τ {row['tau_a']:.2f} [{row['tau_a_low']:.2f}, {row['tau_a_high']:.2f}], {int(row['n_used'])} models"
+
+
+def prunability_vs_gap(table: pd.DataFrame, summary: pd.DataFrame, target: str, axes: list[str], path) -> None:
+    """Prunability against the generalization target, one point per converged model, the
+    first two of ``axes`` as colour and marker; prunability's tau (summary.csv) in the title."""
     if "measure.prunability" not in table:
         return _placeholder(path, "prunability was not computed (measures.families lacks pruning)")
-    used = table[table["is.converged"].astype(bool)]
+    used = _converged(table)
     hue = f"hp.{axes[0]}" if axes else None
     style = f"hp.{axes[1]}" if len(axes) > 1 else None
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
@@ -253,7 +418,9 @@ def prunability_vs_gap(table: pd.DataFrame, target: str, axes: list[str], path) 
     ax.set_xlabel("prunability (smallest kept fraction within the loss tolerance)")
     ax.set_ylabel(TARGET_LABELS[target])
     excluded = len(table) - len(used)
-    ax.set_title(f"{len(used)} converged models" + (f" ({excluded} not converged, not shown)" if excluded else ""))
+    tau = _tau_text(summary, "prunability", target)
+    ax.set_title(f"{len(used)} converged models" + (f" ({excluded} not converged, not shown)" if excluded else "")
+                 + (f"\nprunability's {tau}" if tau else ""), fontsize=10)
     _save(fig, path)
 
 
@@ -273,30 +440,259 @@ def pick_spread(values: pd.Series, n: int) -> list:
     return list(values.index[positions])
 
 
-def pruning_curves(curves: pd.DataFrame, table: pd.DataFrame, n_models: int, path) -> None:
-    """Training loss against kept fraction (magnitude and one random mask) for a few models."""
+# The two curves of each pruning panel: the search's own ranking and one random mask.
+PRUNING_CURVES = {"magnitude": ("global magnitude pruning", "C0", "-"), "random_seed_0": ("random mask (seed 0)", "C3", "--")}
+TOLERANCE_COLOUR = "C1"
+
+
+def _pruning_panel(ax, model_curves: pd.DataFrame, prunability: float, title: str) -> None:
+    """One model's training loss (log) against the kept fraction: the curves of
+    PRUNING_CURVES, the loss tolerance (solid orange) and the prunability (dotted black)."""
+    for curve, (_, colour, style) in PRUNING_CURVES.items():
+        rows = model_curves[model_curves["curve"] == curve].sort_values("alpha")
+        ax.plot(rows["alpha"], rows["loss"], style, color=colour, linewidth=1.2)
+    ax.axhline(model_curves["bound"].iloc[0], color=TOLERANCE_COLOUR, linewidth=1.5, zorder=3)
+    if np.isfinite(prunability):
+        ax.axvline(prunability, color="black", linestyle=":", linewidth=1.2)
+    _log_axis(ax, "y", plain=True)  # kept fractions stay linear: the curves stop where the loosest criterion fails
+    ax.set_title(title, fontsize=7)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3, which="both", linewidth=0.5)
+
+
+def _pruning_grid(curves: pd.DataFrame, table: pd.DataFrame, target: str, models: list, columns: int, title: str,
+                  path) -> None:
+    """One _pruning_panel per model of ``models`` (in that order), ``columns`` per row;
+    each panel's title gives the model's hyperparameters, prunability and ``target``."""
+    by_model = table.set_index("model")
+    rows = -(-len(models) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 2.5 * rows + 0.8), squeeze=False,
+                             layout="constrained")
+    for ax, model in zip(axes.flat, models):
+        prunability, gap = by_model.loc[model, "measure.prunability"], by_model.loc[model, f"gen.{target}"]
+        _pruning_panel(ax, curves[curves["model"] == model], prunability,
+                       f"{_two_lines(model)}\nprunability {prunability:.3f}, {target} {gap:.3g}")
+    lowest = curves.loc[curves["model"].isin(models), "alpha"].min()
+    for ax in axes.flat[:len(models)]:
+        ax.set_xlim(lowest - 0.02, 1.02)  # one kept-fraction range for every panel, so they compare at a glance
+    for ax in axes.flat[len(models):]:
+        ax.axis("off")
+    handles = [plt.Line2D([], [], color=colour, linestyle=style, label=label)
+               for label, colour, style in PRUNING_CURVES.values()]
+    handles += [plt.Line2D([], [], color=TOLERANCE_COLOUR, linewidth=1.5, label="loss tolerance (1 + ε) L₀ + δ"),
+                plt.Line2D([], [], color="black", linestyle=":", label="prunability: the smallest kept fraction "
+                                                                      "from which every larger one is within it")]
+    fig.supxlabel("kept fraction α of the prunable weights", fontsize=9)
+    fig.supylabel("training loss (log)", fontsize=9)
+    # the title heads the legend: constrained layout leaves no room for a suptitle above an outside legend
+    fig.legend(handles=handles, loc="outside upper center", ncol=2, fontsize=8, title=title, title_fontsize=10,
+               frameon=False)
+    _save(fig, path)
+
+
+def _curves_and_prunability(curves: pd.DataFrame, table: pd.DataFrame) -> pd.Series | str:
+    """Prunability of the converged models with a finite value and a stored magnitude
+    curve (model -> value), or the reason there is nothing to draw."""
     if curves.empty or "measure.prunability" not in table:
-        return _placeholder(path, "no pruning curves (measures.families lacks pruning)")
-    by_model = table.set_index("model")["measure.prunability"]
-    models = pick_spread(by_model[by_model.index.isin(curves["model"])], n_models)
-    if not models:
-        return _placeholder(path, "no model has a finite prunability and a stored pruning curve")
-    data = curves[curves["model"].isin(models) & curves["curve"].isin(["magnitude", "random_seed_0"])].copy()
-    data = data.sort_values(["model", "curve", "alpha"])
-    data["mask"] = data["curve"].map({"magnitude": "global magnitude", "random_seed_0": "random (seed 0)"})
-    grid = sns.FacetGrid(data, col="model", col_order=models, col_wrap=min(3, len(models)), height=2.8, aspect=1.2, sharey=False)
-    grid.map_dataframe(sns.lineplot, x="alpha", y="loss", hue="mask", style="mask", palette=["C0", "C3"])
-    for ax, model in zip(grid.axes.flat, models):
-        rows = data[data["model"] == model]
-        ax.set_yscale("log")  # kept fractions stay linear: the curves stop where the loosest criterion fails
-        ax.axhline(rows["bound"].iloc[0], color="grey", linestyle=":", linewidth=1)
-        ax.axvline(by_model[model], color="C0", linestyle="--", linewidth=1)
-        ax.set_title(_two_lines(model), fontsize=8)
-    grid.set_axis_labels("kept fraction α", "training loss")
-    grid.figure.subplots_adjust(hspace=0.45)
-    grid.add_legend(title=None)
-    grid.figure.suptitle("Pruning curves: dotted = loss tolerance, dashed = prunability", y=1.04)
-    _save(grid.figure, path)
+        return "no pruning curves (measures.families lacks pruning)"
+    used = _converged(table)
+    used = used[used["model"].isin(curves["model"])]
+    prunability = used.set_index("model")["measure.prunability"].dropna()
+    return prunability if not prunability.empty else "no converged model has a finite prunability and a stored pruning curve"
+
+
+def pruning_curves(curves: pd.DataFrame, table: pd.DataFrame, target: str, n_models: int, path) -> None:
+    """Training loss against kept fraction (global magnitude pruning and one random mask)
+    for ``n_models`` converged models spread over the range of prunability (pick_spread)."""
+    prunability = _curves_and_prunability(curves, table)
+    if isinstance(prunability, str):
+        return _placeholder(path, prunability)
+    models = pick_spread(prunability, n_models)
+    _pruning_grid(curves, table, target, models, min(3, len(models)),
+                  f"Pruning curves of {len(models)} of {len(prunability)} models, spread over the range of prunability",
+                  path)
+
+
+def pruning_curves_all(curves: pd.DataFrame, table: pd.DataFrame, target: str, path) -> None:
+    """The pruning curves of every converged model with a prunability, most prunable first."""
+    prunability = _curves_and_prunability(curves, table)
+    if isinstance(prunability, str):
+        return _placeholder(path, prunability)
+    models = prunability.sort_values(kind="stable").index.tolist()
+    _pruning_grid(curves, table, target, models, min(6, len(models)),
+                  f"Pruning curves of all {len(models)} converged models, in increasing prunability", path)
+
+
+# The panels of training_curves: curve.csv column, panel title, log scale.
+TRAINING_PANELS = (("train_loss", "training loss", True), ("test_loss", "test loss", True),
+                   ("train_acc", "training accuracy", False), ("test_acc", "test accuracy", False))
+ACCURACY_FLOOR_PERCENTILE = 5  # the accuracy panels start here (or lower): the first epochs would squash the rest
+
+
+def _accuracy_floor(curves: pd.DataFrame, column: str) -> float:
+    """Where an accuracy panel's axis starts: the ACCURACY_FLOOR_PERCENTILE-th percentile
+    of every epoch's value, or the lowest last-epoch value if that is lower (every model's
+    final accuracy stays in view)."""
+    final = curves.sort_values("epoch").groupby("model")[column].last()
+    return float(np.nanmin([np.nanpercentile(curves[column].to_numpy(dtype=float), ACCURACY_FLOOR_PERCENTILE),
+                            final.min()]))
+
+
+def training_curves(curves: pd.DataFrame, table: pd.DataFrame, axes: list[str], stopping: str, ce_target: float,
+                    path) -> None:
+    """Training and test loss and accuracy per epoch (curve.csv of every model, with a
+    ``model`` column), one line per model coloured by the first of ``axes`` that varies.
+    Models that did not converge (table is.converged false) are drawn black and dashed,
+    and counted; with ``stopping`` "ce_target" the target is drawn on the training loss."""
+    if curves.empty:
+        return _placeholder(path, "no training curves (every curve.csv is empty)")
+    colour = _first_varying_axis(table, axes)
+    palette = _value_palette(table[colour]) if colour else {}
+    colour_of = table.set_index("model")[colour] if colour else pd.Series(dtype=float)
+    unconverged = set(table.loc[table["is.converged"].eq(False), "model"])
+    fig, panels = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
+    for ax, (column, title, log) in zip(panels.flat, TRAINING_PANELS):
+        for model, rows in curves.groupby("model", sort=True):
+            if model in unconverged:
+                ax.plot(rows["epoch"], rows[column], "--", color="black", linewidth=1.2, zorder=3)
+            else:
+                ax.plot(rows["epoch"], rows[column], color=palette.get(colour_of.get(model), "C0"), linewidth=0.8,
+                        alpha=0.7)
+        if log:
+            _log_axis(ax, "y", plain=True)
+        else:
+            floor = _accuracy_floor(curves, column)
+            ax.set_ylim(floor - 0.05 * (1 - floor), 1 + 0.05 * (1 - floor))
+            title += " (axis cut below: the first epochs leave it)"
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3, which="both", linewidth=0.5)
+    for ax in panels[1]:
+        ax.set_xlabel("epoch")
+    handles = [plt.Line2D([], [], color=c, label=str(v)) for v, c in palette.items()]
+    if unconverged:
+        handles.append(plt.Line2D([], [], color="black", linestyle="--", label=f"not converged ({len(unconverged)})"))
+    if stopping == "ce_target":
+        panels[0, 0].axhline(ce_target, color="C3", linestyle=":", linewidth=1.5)
+        handles.append(plt.Line2D([], [], color="C3", linestyle=":", linewidth=1.5, label=f"CE target {ce_target:g}"))
+    n = curves["model"].nunique()
+    rule = f"until training CE < {ce_target:g}" if stopping == "ce_target" else "for a fixed budget"
+    fig.suptitle(f"Training curves of {n} models (trained {rule}): {n - len(unconverged)} converged, "
+                 f"{len(unconverged)} not", fontsize=10)
+    fig.tight_layout()
+    if handles:  # beside the panels, where it covers no curve
+        fig.legend(handles=handles, title=colour.removeprefix("hp.") if colour else None, fontsize=8,
+                   title_fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    _save(fig, path)
+
+
+def measures_vs_gap(table: pd.DataFrame, summary: pd.DataFrame, info: pd.DataFrame, target: str, path) -> None:
+    """Small multiples: prunability, kappa, the norms and the flatness measure with the
+    largest tau (_best_measure) and effective dimensionality against ``target``, one dot
+    per converged model, each panel titled with the measure's tau and bootstrap interval
+    from summary.csv (so the same models and resamples as the tau figure)."""
+    rows = summary[summary["target"] == f"gen.{target}"]
+
+    def best(family):
+        return _best_measure(rows, info.loc[info["family"] == family, "name"])
+
+    panels = (("", "prunability"), ("", "kept_count"), ("best norms measure: ", best("norms")),
+              ("best flatness measure: ", best("flatness")), ("", "effective_dimensionality"))
+    labels = measure_labels(info)
+    palette = _family_palette(info)
+    family = dict(zip(info["name"], info["family"]))
+    used = _converged(table)
+    fig, axes = plt.subplots(2, 3, figsize=(13, 8))
+    for ax, (role, measure) in zip(axes.flat, panels):
+        if measure is None or f"measure.{measure}" not in table:
+            ax.set_title(f"{role}{_label(labels, measure) if measure else 'none'}", fontsize=9)
+            _panel_message(ax, "not computed in this study")
+            continue
+        x = used[f"measure.{measure}"].to_numpy(dtype=float)
+        ax.scatter(x, used[f"gen.{target}"], s=22, color=palette.get(family.get(measure), "C0"), alpha=0.8)
+        _log_if_wide(ax, x)
+        ax.set_title(f"{role}{_label(labels, measure)}\n{_tau_text(summary, measure, target)}", fontsize=9,
+                     fontweight="bold" if measure == HIGHLIGHT else "normal")
+        ax.set_xlabel(_label(labels, measure), fontsize=8)
+        ax.set_ylabel(TARGET_LABELS[target], fontsize=8)
+        ax.grid(alpha=0.3)
+    axes.flat[-1].axis("off")
+    fig.suptitle(f"The main measures against the {TARGET_LABELS[target]} ({len(used)} converged models); "
+                 "τ with its bootstrap percentile interval", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _spread(n: int, width: float = 0.3) -> np.ndarray:
+    """n horizontal offsets spread evenly over [-width / 2, width / 2] (a deterministic jitter)."""
+    return np.linspace(-width / 2, width / 2, n) if n > 1 else np.zeros(n)
+
+
+def gap_by_axis(table: pd.DataFrame, target: str, axes: list[str], path) -> None:
+    """``target`` against each value of each grid axis in ``axes``: every converged model a
+    dot (spread sideways), the mean per value a black line."""
+    axes = [a for a in axes if f"hp.{a}" in table]
+    if not axes:
+        return _placeholder(path, "the grid has no axis with more than one value")
+    used = _converged(table)
+    used = used[np.isfinite(used[f"gen.{target}"].to_numpy(dtype=float))]
+    values_of = {axis: sorted(used[f"hp.{axis}"].unique()) for axis in axes}
+    widths = [max(3, 0.55 * len(values)) for values in values_of.values()]  # room for every value's label
+    fig, panels = plt.subplots(1, len(axes), figsize=(sum(widths) + 1, 3.8), sharey=True, squeeze=False,
+                               gridspec_kw={"width_ratios": widths})
+    for ax, (axis, values) in zip(panels[0], values_of.items()):
+        means = []
+        for position, value in enumerate(values):
+            gaps = used.loc[used[f"hp.{axis}"] == value, f"gen.{target}"].to_numpy(dtype=float)
+            ax.scatter(position + _spread(len(gaps)), gaps, s=14, color="C0", alpha=0.6, linewidths=0)
+            means.append(gaps.mean())
+        ax.plot(range(len(values)), means, "-o", color="black", markersize=4, linewidth=1.2)
+        ax.set_xticks(range(len(values)), [f"{v:g}" if isinstance(v, float) else str(v) for v in values])
+        ax.set_xlabel(axis)
+        ax.grid(axis="y", alpha=0.3)
+    panels[0, 0].set_ylabel(TARGET_LABELS[target])
+    excluded = len(table) - len(used)
+    fig.suptitle(f"The {TARGET_LABELS[target]} across the grid: {len(used)} converged models"
+                 + (f" ({excluded} not converged or without a value, not shown)" if excluded else "")
+                 + "; black: the mean per value", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def measure_costs(costs: pd.DataFrame, path) -> None:
+    """What measuring costs (measure_costs.csv): each family's in-process seconds summed
+    over the models beside the training's, and, per model, each family's time as a
+    fraction of that model's training time."""
+    if costs.empty:
+        return _placeholder(path, "no measure costs (no measure family ran)")
+    families = _ordered_families(costs["family"])
+    totals = costs.groupby("family")["measure_time_s"].sum().reindex(families)
+    training = costs.drop_duplicates("model")["train_time_s"].sum()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 0.45 * len(families) + 2.2), sharey=True)
+    names = ["training", *families, "all families"]
+    seconds = [training, *totals, totals.sum()]
+    colours = ["grey", *sns.color_palette("deep", len(families)), "black"]
+    left.barh(range(len(names)), seconds, color=colours)
+    for y, (name, value) in enumerate(zip(names, seconds)):
+        share = f" ({value / training:.0%} of training)" if name != "training" and training > 0 else ""
+        left.text(value, y, f" {value:.1f} s{share}", va="center", fontsize=7)
+    left.set_xlim(0, 1.45 * max(seconds) or 1)
+    left.set_xlabel("seconds, summed over the models")
+    per_model = costs[costs["fraction_of_training"] > 0]  # a log axis: a zero time has no place on it
+    boxes = right.boxplot([per_model.loc[per_model["family"] == f, "fraction_of_training"] for f in families],
+                          positions=range(1, len(families) + 1), orientation="horizontal", widths=0.6,
+                          patch_artist=True, flierprops={"markersize": 2}, medianprops={"color": "black"})
+    for box, colour in zip(boxes["boxes"], colours[1:]):
+        box.set_facecolor(colour)
+    left.set_yticks(range(len(names)), names)  # after the boxes, which label the shared axis their own way
+    left.set_ylim(len(names) - 0.5, -0.5)
+    right.set_xscale("log")
+    right.axvline(1, color="black", linewidth=0.8)
+    right.set_xlabel("per model: measuring time / training time (log; 1 = as long as training)")
+    right.set_ylabel("")
+    fig.suptitle(f"Measure cost per family over {costs['model'].nunique()} models (in-process time, "
+                 "without Python and torch start-up)", fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
 
 
 SIZE_AXES = ("width", "depth")
@@ -322,22 +718,19 @@ def _size_panel(ax, table: pd.DataFrame, varied: str, size: str, measure: str, p
     """One line per setting of every hp column but ``varied``: ``measure`` against ``size``
     over the converged models with both finite, in increasing size. False (and the reason
     written in the panel) if there is nothing to draw."""
-    def say(message):
-        ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, fontsize=8, wrap=True)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        return False
-
     axis = varied.removeprefix("hp.")
     if varied not in table or table[varied].nunique(dropna=True) < 2:
-        return say(f"the grid has no {axis} axis with two or more values")
+        _panel_message(ax, f"the grid has no {axis} axis with two or more values")
+        return False
     if measure not in table:
-        return say(f"{measure.removeprefix('measure.')} was not computed")
+        _panel_message(ax, f"{measure.removeprefix('measure.')} was not computed")
+        return False
     converged = table["is.converged"].eq(True).to_numpy(dtype=bool)
     finite = np.isfinite(table[size].to_numpy(dtype=float)) & np.isfinite(table[measure].to_numpy(dtype=float))
     used = table[converged & finite]
     if used.empty:
-        return say("no converged model with a finite value")
+        _panel_message(ax, "no converged model with a finite value")
+        return False
     others = [c for c in table.columns if c.startswith("hp.") and c != varied]
     groups = used.groupby(others, dropna=False, sort=True) if others else [((), used)]
     for _, group in groups:
@@ -348,17 +741,6 @@ def _size_panel(ax, table: pd.DataFrame, varied: str, size: str, measure: str, p
     if (used[measure] > 0).all() and measure == "measure.kept_count":
         _log_axis(ax, "y")  # kappa spans the size range: compare slopes, not offsets
     return True
-
-
-def _log_axis(ax, which: str) -> None:
-    """A log scale on ``which`` ("x" or "y"), labelled 1, 2, 5 per decade in engineering
-    notation (50 k, 100 k): a grid spans about a decade of sizes, too little for labels at
-    powers of ten only."""
-    getattr(ax, f"set_{which}scale")("log")
-    axis = getattr(ax, f"{which}axis")
-    axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(matplotlib.ticker.EngFormatter())
-    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def size_scaling(table: pd.DataFrame, path) -> None:
@@ -377,8 +759,7 @@ def size_scaling(table: pd.DataFrame, path) -> None:
     for row, axis in enumerate(SIZE_AXES):
         varied = f"hp.{axis}"
         colour = _colour_axis(table, varied)
-        values = sorted(table[colour].dropna().unique()) if colour else []
-        palette = dict(zip(values, sns.color_palette("viridis", len(values))))
+        palette = _value_palette(table[colour]) if colour else {}
         for col, (measure, label) in enumerate(columns):
             ax = axes[row, col]
             ax.set_title(f"models that differ only in {axis}: {label.split(' (')[0]}", fontsize=9)
@@ -402,15 +783,13 @@ def double_descent_curves(table: pd.DataFrame, means: pd.DataFrame, axis: str, t
     """The double-descent sweep: each ``double_descent.CURVE_COLUMNS`` quantity against the
     sweep axis (log scale), every converged model a dot and the mean per value a line, the
     interpolation threshold (``threshold``, None if no value reaches it) a dashed line."""
-    used = with_train_error(table[table["is.converged"].eq(True)])
+    used = with_train_error(_converged(table))
     x = f"hp.{axis}"
     fig, axes = plt.subplots(2, 4, figsize=(14, 6.4))
     for ax, (column, label) in zip(axes.flat, CURVE_COLUMNS.items()):
         ax.set_title(label, fontsize=9)
         if f"{column}_mean" not in means or not np.isfinite(means[f"{column}_mean"].to_numpy(dtype=float)).any():
-            ax.text(0.5, 0.5, "not computed", ha="center", va="center", transform=ax.transAxes, fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _panel_message(ax, "not computed")
             continue
         ax.scatter(used[x], used[column], s=10, color="grey", alpha=0.5, linewidths=0)
         ax.plot(means[x], means[f"{column}_mean"], "-o", color="C0", markersize=3, linewidth=1.2)
@@ -435,15 +814,19 @@ def double_descent_curves(table: pd.DataFrame, means: pd.DataFrame, axis: str, t
     _save(fig, path)
 
 
-def _best_baseline(correlations: pd.DataFrame, info: pd.DataFrame, target: str) -> str | None:
-    """The measure outside the pruning family with the largest finite tau_a against
-    ``target`` among those with a value for the most models (a measure undefined for
+def _best_measure(correlations: pd.DataFrame, measures) -> str | None:
+    """The measure of ``measures`` with the largest finite tau_a in ``correlations`` (rows
+    of one target) among those with a value for the most models (a measure undefined for
     some models, such as the steps to a CE the small ones never reach, is not compared
-    on fewer models)."""
-    baselines = set(info.loc[info["family"] != "pruning", "name"])
-    rows = correlations[correlations["measure"].isin(baselines) & (correlations["target"] == target)].dropna(subset=["tau_a"])
+    on fewer models); None if none has a tau."""
+    rows = correlations[correlations["measure"].isin(set(measures))].dropna(subset=["tau_a"])
     rows = rows[rows["n_used"] == rows["n_used"].max()]
     return None if rows.empty else rows.sort_values("tau_a", ascending=False, kind="stable")["measure"].iloc[0]
+
+
+def _best_baseline(correlations: pd.DataFrame, info: pd.DataFrame, target: str) -> str | None:
+    """The measure outside the pruning family with the largest tau_a against ``target`` (_best_measure)."""
+    return _best_measure(correlations[correlations["target"] == target], info.loc[info["family"] != "pruning", "name"])
 
 
 def double_descent_scatter(table: pd.DataFrame, correlations: pd.DataFrame, info: pd.DataFrame, axis: str, path,
@@ -455,7 +838,7 @@ def double_descent_scatter(table: pd.DataFrame, correlations: pd.DataFrame, info
     measures = [m for m in measures if f"measure.{m}" in table and target in table]
     if not measures:
         return _placeholder(path, "neither prunability nor a baseline was computed")
-    used = table[table["is.converged"].eq(True)]
+    used = _converged(table)
     values = sorted(used[f"hp.{axis}"].unique())
     norm = matplotlib.colors.LogNorm(min(values), max(values)) if min(values) > 0 else matplotlib.colors.Normalize()
     fig, axes = plt.subplots(1, len(measures), figsize=(5.6 * len(measures), 4.6), squeeze=False)

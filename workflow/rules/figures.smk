@@ -1,12 +1,37 @@
 # Stage 6: figures, registered for `snakemake --report`. Library: prunability.plots
 
+# The report's figures in reading order, each with the title the report lists it under.
+# The report sorts a category's entries by their labels, so the number orders them.
+FIGURE_TITLES = {
+    "claims": "The paper's claims K1–K6, tested",
+    "prunability_vs_gap": f"Prunability against {config['figures']['target']}",
+    "tau_psi": "Kendall τ and granulated Ψ of every measure",
+    "psi_heatmap": "ψ of every measure per grid axis",
+    "measures_vs_gap": f"The main measures against {config['figures']['target']}, with τ",
+    "prediction_mi": "K6: prunability's predictions against each baseline's",
+    "size_scaling": "K4: prunability and κ against network size",
+    "cmi": "Conditional mutual information, signed by τ",
+    "tolerance_sensitivity": "Prunability's τ and Ψ against the loss tolerance",
+    "pruning_curves": "Pruning curves of a few models",
+    "pruning_curves_all": "Pruning curves of every converged model",
+    "training_curves": "Training curves: loss and accuracy per epoch",
+    "gap_by_axis": f"{config['figures']['target']} per value of each grid axis",
+    "measure_costs": "Measure cost per family",
+}
+
 
 rule figures:
-    """Every figure of the report, from the tables and statistics."""
+    """Every figure of the report, from the tables, the statistics and the training curves; registers table.csv in the report."""
     input:
-        table=rules.collect_table.output.table,
+        table=report(
+            rules.collect_table.output.table,
+            caption="../report/table.rst",
+            category="Tables",
+        ),
         measure_info=rules.collect_table.output.measure_info,
         curves=rules.collect_table.output.curves,
+        costs=rules.collect_table.output.costs,
+        training_curves=expand(f"{MODELS}/{{cell}}/curve.csv", cell=CELLS),
         summary=rules.statistics.output.summary,
         granulated=rules.statistics.output.granulated,
         sensitivity=rules.statistics.output.sensitivity,
@@ -16,15 +41,16 @@ rule figures:
         mi=rules.prediction_mutual_information.output.mi,
         claims=rules.claims.output.claims,
     output:
-        claims=figure("claims"),
-        tau_psi=figure("tau_psi"),
-        psi_heatmap=figure("psi_heatmap"),
-        cmi=figure("cmi"),
-        prediction_mi=figure("prediction_mi"),
-        tolerance_sensitivity=figure("tolerance_sensitivity"),
-        prunability_vs_gap=figure("prunability_vs_gap"),
-        pruning_curves=figure("pruning_curves"),
-        size_scaling=figure("size_scaling"),
+        # each figure captioned by workflow/report/<name>.rst, labelled with its place in the reading order
+        **{
+            name: report(
+                f"{RESULTS}/figures/{name}.png",
+                caption=f"../report/{name}.rst",
+                category="Figures",
+                labels={"#": f"{number:02d}", "figure": title},
+            )
+            for number, (name, title) in enumerate(FIGURE_TITLES.items(), start=1)
+        },
     log:
         f"{LOGS}/figures.log",
     conda:
@@ -33,7 +59,11 @@ rule figures:
         figures=config["figures"],
         main_target=config["statistics"]["main_target"],
         level=config["statistics"]["bootstrap"]["level"],
+        thresholds=config["statistics"]["claims"],
         rel_tol=config["measures"]["pruning"]["rel_tol"],
+        stopping=config["train"]["stopping"],
+        ce_target=config["train"]["ce_target"],
         axes=AXES,
+        cells=CELLS,
     script:
         "../scripts/figures.py"
