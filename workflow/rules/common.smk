@@ -103,12 +103,3 @@ def measure_outputs():
         cell=CELLS,
         family=config["measures"]["families"],
     )
-
-
-def figure(name):
-    """A figure of the report, captioned by workflow/report/<name>.rst."""
-    return report(
-        f"{RESULTS}/figures/{name}.png",
-        caption=f"../report/{name}.rst",
-        category="Figures",
-    )
