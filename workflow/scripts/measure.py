@@ -3,6 +3,7 @@
 import torch
 
 from prunability.data import load_split
+from prunability.gpu_slots import device_for_job
 from prunability.io import load_json, redirect_output, save_json
 from prunability.measures import compute_family
 from prunability.train import DeviceData, load_model, resolve_device
@@ -11,8 +12,13 @@ redirect_output(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 
 p = snakemake.params
+# --- GPU slot (issue 12; prunability.gpu_slots): on a GPU, hold a slot for the job's life
+# (the name gpu_slot keeps it) and run on its cuda:<index>; on the CPU, p.device as it is.
+# jobs_per_gpu comes from the config, not params: changing it must rerun nothing.
+device, gpu_slot = device_for_job(p.device, snakemake.config["resources"]["jobs_per_gpu"], owner=snakemake.log[0])
+# --- end GPU slot ---
 inp = snakemake.input
-data = DeviceData.from_split(load_split(inp.split), resolve_device(p.device))
+data = DeviceData.from_split(load_split(inp.split), resolve_device(device))
 # Every cell's models are loaded before any is measured: a damaged file stops the job
 # at once, with its name, rather than after hours of measuring the other cells.
 summaries = [load_json(path) for path in inp.summary]

@@ -7,6 +7,7 @@ import torch
 
 from prunability.config import cell_hyperparameters, parse_cell
 from prunability.data import load_split
+from prunability.gpu_slots import device_for_job
 from prunability.io import redirect_output, save_csv, save_json, save_torch
 from prunability.train import train_model
 
@@ -14,6 +15,11 @@ redirect_output(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 
 p = snakemake.params
+# --- GPU slot (issue 12; prunability.gpu_slots): on a GPU, hold a slot for the job's life
+# (the name gpu_slot keeps it) and run on its cuda:<index>; on the CPU, p.device as it is.
+# jobs_per_gpu comes from the config, not params: changing it must rerun nothing.
+device, gpu_slot = device_for_job(p.device, snakemake.config["resources"]["jobs_per_gpu"], owner=snakemake.log[0])
+# --- end GPU slot ---
 out = snakemake.output
 split = load_split(snakemake.input.split)
 cells = [Path(path).parent.relative_to(p.models).as_posix() for path in out.summary]
@@ -21,7 +27,7 @@ checkpoints = [Path(p.checkpoints) / cell / "in_progress.pt" for cell in cells]
 for i, cell in enumerate(cells):
     print(f"[{i + 1}/{len(cells)}] {cell}")
     hp = cell_hyperparameters(p.hyperparameters, parse_cell(cell))
-    result = train_model(hp, p.model, dict(p.train, device=p.device), split, checkpoints[i], log=print)
+    result = train_model(hp, p.model, dict(p.train, device=device), split, checkpoints[i], log=print)
     save_torch(out.init[i], result.init_state)
     save_torch(out.final[i], result.final_state)
     save_csv(out.curve[i], pd.DataFrame(result.curve))
