@@ -33,7 +33,7 @@ N_TRAIN, N_TEST = 250, 100  # 250 / 64 -> 4 batches per epoch, the last one part
 
 HP = dict(depth=1, width=1, batchnorm=True, dropout=0.0, lr=0.01, batch_size=64, weight_decay=0.0,
           optimizer="adam", augment=False, seed=0)
-TRAIN_CFG = dict(ce_target=0.01, max_epochs=3, eval_batch_size=1024, checkpoint_every=1, device="cpu",
+TRAIN_CFG = dict(ce_target=0.01, max_epochs=3, eval_batch_size=1024, checkpoint_every=1, checkpoint_min_interval_s=0, device="cpu",
                  deterministic=True, augment_pad=1, augment_flip=False, stopping="ce_target")
 NIN = {"arch": "nin", "base_width": 4, "head_relu": False}
 MLP = {"arch": "mlp", "base_width": 32, "head_relu": False}
@@ -318,6 +318,21 @@ def test_checkpoint_of_other_settings_is_ignored(split, tmp_path):
     assert other.summary["resumed_from_epoch"] is None
     assert other.summary["epochs"] == 2 and len(other.curve) == 2
     assert_same_state(other.final_state, fresh.final_state)
+
+
+def test_checkpoints_are_spaced_in_time(split, tmp_path, monkeypatch):
+    # With an interval longer than the run, only the finished cell is checkpointed; the
+    # weights are the same as with a checkpoint every epoch.
+    saved = []
+    real_save = train_mod.save_torch
+    monkeypatch.setattr(train_mod, "save_torch", lambda path, obj: (saved.append(obj["epoch"]), real_save(path, obj)))
+    kw = dict(model=NIN, ce_target=1e-9, max_epochs=3)
+    spaced = run(split, tmp_path, "S.pt", checkpoint_min_interval_s=3600, **kw)
+    assert saved == [3]
+    saved.clear()
+    every = run(split, tmp_path, "T.pt", **kw)
+    assert saved == [1, 2, 3]
+    assert_same_state(spaced.final_state, every.final_state)
 
 
 def test_checkpoint_every_does_not_invalidate_a_checkpoint(split, tmp_path):

@@ -330,7 +330,8 @@ RESUME.update(study="resume", grid={"depth": [2]})
 RESUME["model"]["base_width"] = 8
 RESUME["data"]["max_train"] = None  # all 1257 images: epochs slow enough to kill mid-run
 RESUME["hyperparameters"]["dropout"] = 0.2  # exercises the restored RNG state
-RESUME["train"].update(ce_target=1.0e-9, max_epochs=25)  # never converges: runs all epochs
+RESUME["train"].update(ce_target=1.0e-9, max_epochs=25,  # never converges: runs all epochs
+                       checkpoint_min_interval_s=0)  # a checkpoint every epoch, to be killed after
 CELL = "depth~2"
 
 

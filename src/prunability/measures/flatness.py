@@ -135,7 +135,7 @@ def worst_case_perturbation(
     batch = torch.randperm(n, generator=generator, device=device)[: min(batch_size, n)]
     for step in range(steps + 1):
         perturbed.set(u)
-        x, y = data.normalize(data.x_train[batch]), data.y_train[batch]
+        x, y = data.normalized("train")[batch], data.y_train[batch]
         loss = F.cross_entropy(perturbed.model(x), y)
         losses.append(loss.item())
         if step == steps:

@@ -43,7 +43,7 @@ def hessian_vector_product(model: nn.Module, data, batch_size: int, max_examples
         out = torch.zeros(n_params, dtype=torch.float64, device=params[0].device)
         for start in range(0, n, batch_size):
             stop = min(n, start + batch_size)
-            x = data.normalize(data.x_train[start:stop])
+            x = data.normalized("train")[start:stop]
             loss = F.cross_entropy(model(x), data.y_train[start:stop], reduction="sum") / n
             grads = torch.autograd.grad(loss, params, create_graph=True)
             dot = sum((g * u.view_as(g)).sum() for g, u in zip(grads, pieces))

@@ -38,7 +38,7 @@ def margins(model: nn.Module, data, batch_size: int) -> torch.Tensor:
     out = []
     with torch.no_grad():
         for start in range(0, len(data.y_train), batch_size):
-            logits = model(data.normalize(data.x_train[start : start + batch_size])).double()
+            logits = model(data.normalized("train")[start : start + batch_size]).double()
             y = data.y_train[start : start + batch_size]
             correct = logits.gather(1, y[:, None]).squeeze(1)
             others = logits.scatter(1, y[:, None], float("-inf"))

@@ -42,7 +42,7 @@ def gradient_noise(model: nn.Module, data, batch_size: int, train_mode: bool, se
         torch.manual_seed(seed)
         for b in range(batches):
             idx = order[b * batch_size : (b + 1) * batch_size]
-            loss = F.cross_entropy(model(data.normalize(data.x_train[idx])), data.y_train[idx])
+            loss = F.cross_entropy(model(data.normalized("train")[idx]), data.y_train[idx])
             g = torch.cat([t.flatten() for t in torch.autograd.grad(loss, params)]).double()
             total = g if total is None else total + g
             total_sq += (g * g).sum().item()
