@@ -15,11 +15,10 @@ redirect_output(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 
 p = snakemake.params
-# --- GPU slot (issue 12; prunability.gpu_slots): on a GPU, hold a slot for the job's life
-# (the name gpu_slot keeps it) and run on its cuda:<index>; on the CPU, p.device as it is.
-# jobs_per_gpu comes from the config, not params: changing it must rerun nothing.
+# On a GPU, hold one of resources.jobs_per_gpu slots for the job's life (gpu_slot keeps
+# it) and run on its cuda:<index>; on the CPU, the configured device as it is. Read from
+# the config, not params, so that changing it reruns nothing.
 device, gpu_slot = device_for_job(p.device, snakemake.config["resources"]["jobs_per_gpu"], owner=snakemake.log[0])
-# --- end GPU slot ---
 out = snakemake.output
 split = load_split(snakemake.input.split)
 cells = [Path(path).parent.relative_to(p.models).as_posix() for path in out.summary]
