@@ -29,6 +29,23 @@ include: "workflow/rules/double_descent.smk"
 include: "workflow/rules/figures.smk"
 
 
+# On a cluster these run on the submitting machine, not through the queue: the
+# analysis jobs take seconds, and download_cifar10 needs the internet.
+localrules:
+    all,
+    train_all,
+    measures_all,
+    stats_all,
+    download_cifar10,
+    collect_table,
+    statistics,
+    conditional_mutual_information,
+    prediction_mutual_information,
+    claims,
+    figures,
+    double_descent,
+
+
 report: "workflow/report/workflow.rst"
 
 
