@@ -20,6 +20,12 @@ for family in config["measures"]["families"]:
             f"{LOGS}/measure_{family}/{JOB}.log",
         benchmark:
             f"{BENCHMARKS}/measure_{family}/{JOB}.tsv"
+        # On a cluster, the quick families of a job go with its training job as one
+        # cluster job (ignored when run locally).
+        group:
+            "train_and_quick_measures"
+            if family in ("norms", "optimization", "hessian")
+            else None
         conda:
             "../../envs/torch.yaml"
         threads: 1

@@ -15,6 +15,8 @@ rule train_model:
         f"{LOGS}/train_model/{JOB}.log",
     benchmark:
         f"{BENCHMARKS}/train_model/{JOB}.tsv"
+    group:
+        "train_and_quick_measures"
     conda:
         "../../envs/torch.yaml"
     threads: 1
