@@ -292,6 +292,15 @@ def test_a_setting_change_reruns_only_what_it_invalidates(e2e, section, key, val
         assert jobs[rule] == 4  # 8 cells, 2 per job
 
 
+@pytest.mark.parametrize("key, value", [("checkpoint_every", 5), ("checkpoint_min_interval_s", 1)])
+def test_checkpoint_settings_rerun_nothing(e2e, key, value):
+    root, _ = e2e
+    changed = copy.deepcopy(E2E)
+    changed["train"][key] = value
+    write_config(root / "changed.yaml", changed)
+    assert _scheduled_jobs(root, "changed.yaml") == {}
+
+
 @pytest.mark.parametrize("axes_within_job, jobs_per_family", [([], 8), (["depth", "lr"], 2)])
 def test_regrouping_cells_into_jobs_never_retrains(e2e, axes_within_job, jobs_per_family):
     # Each cell's hyperparameters come from its path, not from the job's params, so

@@ -46,7 +46,11 @@ rule train_model:
         # (and the rerun trigger on them) do not depend on how cells are grouped.
         hyperparameters=config["hyperparameters"],
         model=config["model"],
-        train=config["train"],
+        # what is trained; when to checkpoint (train.checkpoint_*) changes no result, so
+        # the script reads it from the config and changing it reruns nothing
+        train={
+            k: v for k, v in config["train"].items() if not k.startswith("checkpoint_")
+        },
         device=config["device"],
         # the models folder, above the cell's one folder per grid axis
         models=lambda wildcards, output: str(

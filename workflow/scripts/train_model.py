@@ -20,13 +20,15 @@ p = snakemake.params
 # the config, not params, so that changing it reruns nothing.
 device, gpu_slot = device_for_job(p.device, snakemake.config["resources"]["jobs_per_gpu"], owner=snakemake.log[0])
 out = snakemake.output
+checkpointing = {k: v for k, v in snakemake.config["train"].items() if k.startswith("checkpoint_")}
+train_cfg = dict(p.train, **checkpointing, device=device)
 split = load_split(snakemake.input.split)
 cells = [Path(path).parent.relative_to(p.models).as_posix() for path in out.summary]
 checkpoints = [Path(p.checkpoints) / cell / "in_progress.pt" for cell in cells]
 for i, cell in enumerate(cells):
     print(f"[{i + 1}/{len(cells)}] {cell}")
     hp = cell_hyperparameters(p.hyperparameters, parse_cell(cell))
-    result = train_model(hp, p.model, dict(p.train, device=device), split, checkpoints[i], log=print)
+    result = train_model(hp, p.model, train_cfg, split, checkpoints[i], log=print)
     save_torch(out.init[i], result.init_state)
     save_torch(out.final[i], result.final_state)
     save_csv(out.curve[i], pd.DataFrame(result.curve))
