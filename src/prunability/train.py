@@ -186,12 +186,9 @@ class TrainResult:
     curve: list[dict] = field(default_factory=list)
 
 
-# When to checkpoint, not what is trained: they neither change results nor invalidate a checkpoint.
-CHECKPOINT_SETTINGS = ("checkpoint_every", "checkpoint_min_interval_s")
-
-
 def _fingerprint(hp: dict, model_cfg: dict, train_cfg: dict) -> str:
-    keep = {k: v for k, v in train_cfg.items() if k not in CHECKPOINT_SETTINGS + ("device",)}
+    # train.checkpoint_* say when to checkpoint, not what is trained (as in train.smk's params)
+    keep = {k: v for k, v in train_cfg.items() if not k.startswith("checkpoint_") and k != "device"}
     return json.dumps({"hp": hp, "model": model_cfg, "train": keep}, sort_keys=True)
 
 
