@@ -103,3 +103,30 @@ def measure_outputs():
         cell=CELLS,
         family=config["measures"]["families"],
     )
+
+
+# Cluster resources per job and attempt (a retry asks twice, three times as much), by
+# the size of the data: digits, a CIFAR-10 subset (data.max_train), full CIFAR-10 (the
+# GPU presets: not measured, a guess). README "On a SLURM cluster": sources, overrides.
+DATA_SIZE = (
+    "digits"
+    if config["data"]["source"] == "digits"
+    else "subset" if config["data"]["max_train"] else "full"
+)
+JOB_MEM_MB = {"digits": 1000, "subset": 2000, "full": 8000}[DATA_SIZE]
+# minutes per cell of a job: training, the sweep families (pruning, flatness), the rest
+MINUTES_PER_CELL = {
+    "train": {"digits": 2, "subset": 15, "full": 720},
+    "sweep": {"digits": 2, "subset": 15, "full": 120},
+    "quick": {"digits": 1, "subset": 2, "full": 60},
+}
+
+
+def job_mem_mb(wildcards, attempt):
+    return attempt * JOB_MEM_MB
+
+
+def job_runtime(kind):
+    """The runtime resource (minutes) of a job of ``kind`` (a key of MINUTES_PER_CELL)."""
+    minutes = 5 + len(JOB_CELLS) * MINUTES_PER_CELL[kind][DATA_SIZE]
+    return lambda wildcards, attempt: attempt * minutes

@@ -30,12 +30,7 @@ rule prepare_data:
         "../../envs/torch.yaml"
     resources:
         # measured 2 s and 350-420 MB for digits and the CIFAR-10 subset
-        mem_mb=lambda wildcards, attempt: attempt
-        * (
-            1000
-            if config["data"]["source"] == "digits"
-            else 2000 if config["data"]["max_train"] else 8000
-        ),
+        mem_mb=job_mem_mb,
         runtime=lambda wildcards, attempt: attempt * 10,
     params:
         data={

@@ -31,31 +31,9 @@ for family in config["measures"]["families"]:
         threads: 1
         resources:
             gpu=config["resources"]["gpus_per_job"],
-            # As train_model's (README "On a SLURM cluster"); the sweeps (pruning,
-            # flatness) take longer per cell than the quick families.
-            mem_mb=lambda wildcards, attempt: attempt
-            * (
-                1000
-                if config["data"]["source"] == "digits"
-                else 2000 if config["data"]["max_train"] else 8000
-            ),
-            runtime=lambda wildcards, attempt, rulename: attempt
-            * (
-                5
-                + len(JOB_CELLS)
-                * (
-                    (
-                        2
-                        if config["data"]["source"] == "digits"
-                        else 15 if config["data"]["max_train"] else 120
-                    )
-                    if rulename in ("measure_pruning", "measure_flatness")
-                    else (
-                        1
-                        if config["data"]["source"] == "digits"
-                        else 2 if config["data"]["max_train"] else 60
-                    )
-                )
+            mem_mb=job_mem_mb,
+            runtime=job_runtime(
+                "sweep" if family in ("pruning", "flatness") else "quick"
             ),
         params:
             family=family,

@@ -22,25 +22,8 @@ rule train_model:
     threads: 1
     resources:
         gpu=config["resources"]["gpus_per_job"],
-        # Per job and attempt (a retry asks twice, three times as much), by the size of
-        # the data: digits; a CIFAR-10 subset (data.max_train); full CIFAR-10 (GPU
-        # presets, not measured). README "On a SLURM cluster": sources and overrides.
-        mem_mb=lambda wildcards, attempt: attempt
-        * (
-            1000
-            if config["data"]["source"] == "digits"
-            else 2000 if config["data"]["max_train"] else 8000
-        ),
-        runtime=lambda wildcards, attempt: attempt
-        * (
-            5
-            + len(JOB_CELLS)
-            * (
-                2
-                if config["data"]["source"] == "digits"
-                else 15 if config["data"]["max_train"] else 720
-            )
-        ),
+        mem_mb=job_mem_mb,
+        runtime=job_runtime("train"),
     params:
         # Each cell's hyperparameters are read from its output path, so these params
         # (and the rerun trigger on them) do not depend on how cells are grouped.
