@@ -22,7 +22,10 @@ from prunability.data import digits_split, subsample
 from prunability.io import load_torch
 from prunability.train import (
     DeviceData,
+    apply_augment,
     augment,
+    augment_draws,
+    epoch_augment_draws,
     evaluate,
     load_model,
     make_optimizer,
@@ -175,6 +178,41 @@ def test_divergence_is_recorded_not_raised(split, tmp_path, batchnorm):
     # the finished (diverged) cell is checkpointed like a converged one: a rerun returns it
     again = run(split, tmp_path, model=NIN, optimizer="sgd", lr=1e12, batchnorm=batchnorm, ce_target=0.01, max_epochs=3)
     assert again.summary["resumed_from_epoch"] == 1 and again.summary["diverged"] is True
+
+
+def test_the_gpu_divergence_check_catches_a_diverging_model_at_the_end_of_its_epoch(split, tmp_path, monkeypatch):
+    """On a GPU the loss is not read at every step (the host would wait for the device):
+    a flag on the device is read once per epoch. Run that path on the CPU."""
+    per_step = run(split, tmp_path, name="a.pt", model=NIN, optimizer="sgd", lr=1e12, batchnorm=False, max_epochs=3)
+    monkeypatch.setattr(train_mod, "checks_loss_every_step", lambda device: False)
+    per_epoch = run(split, tmp_path, name="b.pt", model=NIN, optimizer="sgd", lr=1e12, batchnorm=False, max_epochs=3)
+    for r in (per_step, per_epoch):
+        assert r.summary["diverged"] is True and r.summary["converged"] is False and r.summary["epochs"] == 1
+    assert per_step.summary["steps"] < math.ceil(N_TRAIN / 64) == per_epoch.summary["steps"]  # the whole epoch ran
+
+
+@pytest.mark.parametrize("augmented", [False, True])
+def test_the_gpu_divergence_check_changes_nothing_in_a_normal_run(split, tmp_path, monkeypatch, augmented):
+    per_step = run(split, tmp_path, name="a.pt", model=NIN, augment=augmented, augment_flip=True, max_epochs=2)
+    monkeypatch.setattr(train_mod, "checks_loss_every_step", lambda device: False)
+    per_epoch = run(split, tmp_path, name="b.pt", model=NIN, augment=augmented, augment_flip=True, max_epochs=2)
+    assert_same_state(per_step.final_state, per_epoch.final_state)
+    assert curve_without_time(per_step.curve) == curve_without_time(per_epoch.curve)
+
+
+def test_only_the_cpu_reads_the_loss_at_every_step():
+    assert train_mod.checks_loss_every_step(torch.device("cpu"))
+    assert not train_mod.checks_loss_every_step(torch.device("cuda", 0))
+    assert not train_mod.checks_loss_every_step(torch.device("mps"))
+
+
+@pytest.mark.parametrize("deterministic, benchmark", [(True, False), (False, True)])
+def test_cudnn_autotuner_only_without_determinism(monkeypatch, deterministic, benchmark):
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", not benchmark)
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda *a, **k: None)
+    train_mod.set_determinism(deterministic)
+    assert torch.backends.cudnn.benchmark is benchmark
 
 
 # --------------------------------------------------------------------------- determinism
@@ -472,6 +510,39 @@ def test_augment_uses_only_the_generator():
     assert not torch.equal(g.get_state(), gen(1).get_state())  # the generator advanced
 
 
+@pytest.mark.parametrize("n, batch_size, pad, flip", [(250, 64, 2, True), (250, 64, 0, True), (128, 64, 3, False), (10, 64, 1, True)])
+def test_epoch_draws_are_the_per_batch_draws(n, batch_size, pad, flip):
+    """One copy to the device per epoch, the numbers of a draw per batch."""
+    g1, g2 = gen(5), gen(5)
+    shifts, flips = epoch_augment_draws(n, batch_size, pad, flip, g1, "cpu")
+    for start in range(0, n, batch_size):
+        b = min(batch_size, n - start)
+        s, f = augment_draws(b, pad, flip, g2)
+        if pad:
+            assert torch.equal(shifts[:, start : start + b], s) and s.shape == (2, b)
+            assert 0 <= int(s.min()) and int(s.max()) <= 2 * pad
+        else:
+            assert shifts is None and s is None
+        if flip:
+            assert torch.equal(flips[start : start + b], f)
+        else:
+            assert flips is None and f is None
+    assert torch.equal(g1.get_state(), g2.get_state())  # the generator is left where per-batch draws leave it
+
+
+def test_augment_is_apply_augment_of_its_draws():
+    x = images()
+    shifts, flips = augment_draws(len(x), 2, True, gen(4))
+    assert torch.equal(augment(x, 2, True, gen(4)), apply_augment(x, 2, shifts, flips))
+    # a crop by hand: offsets (dy, dx) = shifts[:, i] pick rows dy.., cols dx.. of the padded image
+    i = 0
+    padded = F.pad(x[i : i + 1], (2, 2, 2, 2))[0]
+    dy, dx = int(shifts[0, i]), int(shifts[1, i])
+    window = padded[:, dy : dy + x.shape[2], dx : dx + x.shape[3]]
+    expected = window.flip(2) if bool(flips[i]) else window
+    assert torch.equal(apply_augment(x, 2, shifts, flips)[i], expected)
+
+
 # --------------------------------------------------------------------------- evaluate
 
 
@@ -528,6 +599,22 @@ def test_evaluate_matches_hand_computation(batch_size, training):
     # the hand values are not trivial: accuracies strictly between 0 and 1
     assert hand_eval(model, s["x_train"], s["y_train"], 2.0, 4.0)[1] == pytest.approx(3 / 5)
     assert hand_eval(model, s["x_test"], s["y_test"], 2.0, 4.0)[1] == pytest.approx(1 / 3)
+
+
+def test_evaluate_sums_batches_like_python_floats_to_the_last_bit():
+    """The device-side float64 sum of float32 batch sums is the sum of the batches'
+    Python floats, in order, exactly (the value before it was summed on the device)."""
+    s = tiny_split()
+    data = DeviceData.from_split(s, "cpu")
+    model = Tiny().eval()
+    x, y = data.normalized("train"), s["y_train"]
+    total, correct = 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(y), 2):
+            logits = model(x[start : start + 2])
+            total += F.cross_entropy(logits, y[start : start + 2], reduction="sum").item()
+            correct += int((logits.argmax(1) == y[start : start + 2]).sum())
+    assert evaluate(model, data, "train", batch_size=2) == (total / len(y), correct / len(y))
 
 
 def test_device_data_normalizes_with_training_statistics():

@@ -7,7 +7,8 @@ mode and without augmentation; training stops once it is below ``ce_target``
 ``stopping: budget`` (double-descent sweeps train every model for the same number of
 epochs) every model trains ``max_epochs`` epochs and counts as converged unless it
 diverged. A non-finite loss
-stops training at once and the model is recorded as diverged. The steps at which
+stops training (on a CPU at once, on a GPU at the end of its epoch: see
+``checks_loss_every_step``) and the model is recorded as diverged. The steps at which
 the training CE first fell below 0.1 and 0.01 (checked at epoch ends) are the
 optimization-speed measures of Jiang et al.
 
@@ -99,14 +100,39 @@ def evaluate(model: nn.Module, data: DeviceData, split: str = "train", batch_siz
     x, y = data.normalized(split), data.split(split)[1]
     was_training = model.training
     model.eval()
-    total_loss, correct = 0.0, 0
+    losses, correct = [], []
     for start in range(0, len(y), batch_size):
         logits = model(x[start : start + batch_size])
         target = y[start : start + batch_size]
-        total_loss += F.cross_entropy(logits.float(), target, reduction="sum").item()
-        correct += (logits.argmax(1) == target).sum().item()
+        losses.append(F.cross_entropy(logits.float(), target, reduction="sum"))
+        correct.append((logits.argmax(1) == target).sum())
     model.train(was_training)
-    return total_loss / len(y), correct / len(y)
+    # The batch sums are read once, not after every batch (a GPU would wait for the host
+    # each time), and added as Python floats in batch order.
+    return sum(torch.stack(losses).tolist()) / len(y), int(torch.stack(correct).sum()) / len(y)
+
+
+def augment_draws(n: int, pad: int, flip: bool, generator: torch.Generator) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The random numbers of ``augment`` for n images, drawn from ``generator`` on the
+    CPU (so a resumed run draws the same ones): crop offsets (2, n) and flip flags (n,)."""
+    shifts = torch.randint(0, 2 * pad + 1, (2, n), generator=generator) if pad > 0 else None
+    flips = torch.rand(n, generator=generator) < 0.5 if flip else None
+    return shifts, flips
+
+
+def apply_augment(x: torch.Tensor, pad: int, shifts: torch.Tensor | None, flips: torch.Tensor | None) -> torch.Tensor:
+    """Random crop after zero padding by ``pad`` pixels, and random horizontal flip, as
+    drawn by ``augment_draws`` (the draws on the images' device)."""
+    n, _, h, w = x.shape
+    if shifts is not None:
+        padded = F.pad(x, (pad, pad, pad, pad))
+        rows = (torch.arange(h, device=x.device)[None, :] + shifts[0][:, None])[:, :, None]
+        cols = (torch.arange(w, device=x.device)[None, :] + shifts[1][:, None])[:, None, :]
+        batch = torch.arange(n, device=x.device)[:, None, None]
+        x = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()
+    if flips is not None:
+        x = torch.where(flips[:, None, None, None], x.flip(3), x)
+    return x
 
 
 def augment(x: torch.Tensor, pad: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
@@ -115,18 +141,17 @@ def augment(x: torch.Tensor, pad: int, flip: bool, generator: torch.Generator) -
     Random numbers come from ``generator`` (on the CPU, so a resumed run draws the
     same ones); the images stay on their device.
     """
-    n, _, h, w = x.shape
-    if pad > 0:
-        shifts = torch.randint(0, 2 * pad + 1, (2, n), generator=generator).to(x.device)
-        padded = F.pad(x, (pad, pad, pad, pad))
-        rows = (torch.arange(h, device=x.device)[None, :] + shifts[0][:, None])[:, :, None]
-        cols = (torch.arange(w, device=x.device)[None, :] + shifts[1][:, None])[:, None, :]
-        batch = torch.arange(n, device=x.device)[:, None, None]
-        x = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()
-    if flip:
-        mask = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-        x = torch.where(mask[:, None, None, None], x.flip(3), x)
-    return x
+    shifts, flips = augment_draws(len(x), pad, flip, generator)
+    return apply_augment(x, pad, *(d.to(x.device) if d is not None else None for d in (shifts, flips)))
+
+
+def epoch_augment_draws(n: int, batch_size: int, pad: int, flip: bool, generator: torch.Generator, device) -> tuple:
+    """Every batch's ``augment_draws`` of one epoch, drawn batch by batch in the order
+    the loop uses them (so the numbers are those of per-batch draws) and moved to the
+    device in one copy each: a copy per batch would make the host wait for a GPU at
+    every step."""
+    draws = [augment_draws(min(batch_size, n - start), pad, flip, generator) for start in range(0, n, batch_size)]
+    return tuple(torch.cat([d[i] for d in draws], dim=-1).to(device) if draws and draws[0][i] is not None else None for i in (0, 1))
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
@@ -152,11 +177,25 @@ def resolve_device(name: str) -> torch.device:
 
 
 def set_determinism(deterministic: bool) -> None:
+    """Deterministic kernels, or (when determinism is not asked for) cuDNN's autotuner,
+    which times the convolution algorithms once per shape and keeps the fastest."""
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
         torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True
+
+
+def checks_loss_every_step(device: torch.device) -> bool:
+    """Is a non-finite training loss caught at its step (True) or at the end of its epoch?
+
+    Reading the loss costs nothing on a CPU but makes the host wait for a GPU at every
+    step, so on a GPU the check is a flag kept on the device and read once per epoch:
+    the rest of that epoch's steps are taken with non-finite weights, and the model is
+    recorded as diverged either way."""
+    return device.type == "cpu"
 
 
 MODEL_HP = ("depth", "width", "batchnorm", "dropout")
@@ -262,6 +301,8 @@ def train_model(
 
     n = len(data.y_train)
     batch_size = hp["batch_size"]
+    pad = train_cfg["augment_pad"]
+    check_every_step = checks_loss_every_step(device)
     converged = bool(curve) and _done(curve[-1], train_cfg)
     diverged = bool(curve) and not math.isfinite(curve[-1]["train_loss"])
     started = time.perf_counter() - elapsed
@@ -271,20 +312,28 @@ def train_model(
     while not (converged or diverged) and epoch < train_cfg["max_epochs"]:
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
+        if hp["augment"]:
+            shifts, flips = epoch_augment_draws(n, batch_size, pad, train_cfg["augment_flip"], generator, device)
+        nonfinite = torch.zeros((), dtype=torch.bool, device=device)
         for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
+            batch = slice(start, start + batch_size)
+            idx = order[batch]
             if hp["augment"]:  # crop and flip the uint8 images (zero padding), then normalise
-                x = data.normalize(augment(data.x_train[idx], train_cfg["augment_pad"], train_cfg["augment_flip"], generator))
+                x = data.normalize(apply_augment(data.x_train[idx], pad, *(d[..., batch] if d is not None else None for d in (shifts, flips))))
             else:
                 x = data.normalized("train")[idx]
             loss = F.cross_entropy(model(x), data.y_train[idx])
-            if not math.isfinite(loss.item()):  # 20x cheaper than torch.isfinite on a CPU
-                diverged = True
-                break
+            if check_every_step:
+                if not math.isfinite(loss.item()):  # 20x cheaper than torch.isfinite on a CPU
+                    diverged = True
+                    break
+            else:
+                nonfinite |= ~torch.isfinite(loss)  # read once, at the end of the epoch
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
+        diverged = diverged or bool(nonfinite)
         epoch += 1
         train_loss, train_acc = evaluate(model, data, "train", train_cfg["eval_batch_size"])
         test_loss, test_acc = evaluate(model, data, "test", train_cfg["eval_batch_size"])
