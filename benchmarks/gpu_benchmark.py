@@ -31,6 +31,19 @@ Measured side by side in one run:
    model for --job-steps steps (train_model, one epoch): aggregate images/s, and
    models per hour for --epochs-per-model epochs of CIFAR-10 per model.
 
+5. host synchronisations inside the training step (CUDA only): one epoch of the
+   package's loop under ``torch.cuda.set_sync_debug_mode("warn")``, every warning
+   counted; the epoch's own reads (the data order, the augmentation draws, the two
+   evaluations, the divergence flag) are a handful per epoch, so syncs per step near
+   0 mean the step itself never waits for the host;
+6. variants of the plain loop that the package does not use (yet): bf16 autocast,
+   channels_last memory format, and both, each timed interleaved with the float32
+   plain loop. The package adopts one only where it measurably pays (issue 12);
+7. with --to-ce DIR: one paper-grid model trained by the package to train CE 0.01
+   (the preset's stopping rule, at most --to-ce-epochs epochs) on CIFAR-10 from a
+   folder of the official python batches (e.g. ../shared/data/cifar10-subset/...):
+   epochs, steps and wall time.
+
 Both loops train in float32, as the package does (no bf16 autocast), so the fraction
 of the bf16 peak says how far the loop is from what the GPU could do, not what
 float32 allows.
@@ -45,6 +58,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -52,7 +67,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from prunability.config import cell_hyperparameters, load_config_file
-from prunability.data import channel_stats
+from prunability.data import channel_stats, read_cifar10_folder
 from prunability.train import DeviceData, augment, model_for, resolve_device, set_determinism, train_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -133,21 +148,27 @@ def package_loop_seconds(hp: dict, model_cfg: dict, train_cfg: dict, split: dict
     return result.curve[-1]["wall_time_s"]
 
 
-def plain_loop_seconds(hp: dict, model_cfg: dict, train_cfg: dict, split: dict) -> float:
+def plain_loop_seconds(hp: dict, model_cfg: dict, train_cfg: dict, split: dict,
+                       bf16: bool = False, channels_last: bool = False) -> float:
     """Seconds of a minimal hand-written loop doing the package's work: the same
     model, data, optimiser and steps, each epoch followed by the loss and accuracy on
     the whole training and test sets. No per-step checks, no checkpoints, and one
-    device-to-host copy per evaluation instead of one per batch."""
+    device-to-host copy per evaluation instead of one per batch. ``bf16``: forward
+    passes under bf16 autocast; ``channels_last``: model and images in NHWC memory."""
     device = resolve_device(train_cfg["device"])
     data = DeviceData.from_split(split, device)
     torch.manual_seed(hp["seed"])
     model = model_for(hp, model_cfg, data).to(device)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else nullcontext
     optimizer = torch.optim.SGD(model.parameters(), lr=hp["lr"], momentum=0.9, weight_decay=hp["weight_decay"])
     generator = torch.Generator().manual_seed(hp["seed"])  # augment() draws on the CPU
     n, batch_size, eval_batch_size = len(data.y_train), hp["batch_size"], train_cfg["eval_batch_size"]
     synchronize(device)
     started = time.perf_counter()
-    x_train, x_test = data.normalize(data.x_train), data.normalize(data.x_test)
+    x_train = data.normalize(data.x_train).contiguous(memory_format=memory_format)
+    x_test = data.normalize(data.x_test).contiguous(memory_format=memory_format)
     for _ in range(train_cfg["max_epochs"]):
         model.train()
         order = torch.randperm(n, device=device)
@@ -155,24 +176,50 @@ def plain_loop_seconds(hp: dict, model_cfg: dict, train_cfg: dict, split: dict) 
             idx = order[start : start + batch_size]
             if hp["augment"]:
                 x = data.normalize(augment(data.x_train[idx], train_cfg["augment_pad"], train_cfg["augment_flip"], generator))
+                x = x.contiguous(memory_format=memory_format)
             else:
                 x = x_train[idx]
-            loss = F.cross_entropy(model(x), data.y_train[idx])
+            with autocast():
+                loss = F.cross_entropy(model(x).float(), data.y_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             for x, y in ((x_train, data.y_train), (x_test, data.y_test)):
                 totals = torch.zeros(2, device=device)  # summed loss, correct predictions
                 for start in range(0, len(y), eval_batch_size):
                     logits = model(x[start : start + eval_batch_size])
                     target = y[start : start + eval_batch_size]
-                    totals[0] += F.cross_entropy(logits, target, reduction="sum")
+                    totals[0] += F.cross_entropy(logits.float(), target, reduction="sum")
                     totals[1] += (logits.argmax(1) == target).sum()
                 loss_sum, correct = totals.tolist()  # to the host, as the stopping rule needs them
     synchronize(device)
     return time.perf_counter() - started
+
+
+def host_syncs_in_one_epoch(hp: dict, model_cfg: dict, train_cfg: dict, split: dict) -> int:
+    """Synchronising CUDA calls during one epoch of the package's loop (steps and the
+    epoch's evaluation), counted from set_sync_debug_mode's warnings."""
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            package_loop_seconds(hp, model_cfg, dict(train_cfg, max_epochs=1), split)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
+def seconds_to_ce_target(hp: dict, model_cfg: dict, train_cfg: dict, folder: str, max_epochs: int) -> dict:
+    """One paper-grid model trained by the package to the preset's CE target on CIFAR-10."""
+    split = read_cifar10_folder(folder)
+    cfg = dict(train_cfg, stopping="ce_target", max_epochs=max_epochs)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = train_model(hp, model_cfg, cfg, split, Path(tmp) / "checkpoint.pt", log=lambda line: None)
+    s = result.summary
+    return {"images": len(split["y_train"]), "epochs": s["epochs"], "steps": s["steps"], "converged": s["converged"],
+            "train_loss": s["train_loss"], "test_acc": s["test_acc"], "seconds": s["wall_time_s"]}
 
 
 # --------------------------------------------------------------------------- FLOPs
@@ -275,6 +322,9 @@ def parse_args(argv: list[str] | None = None):
                         help="CIFAR-10 epochs a model trains, for models/hour (default 96: DEMOGEN's 150k steps of 32)")
     parser.add_argument("--peak-tflops", type=float, default=None,
                         help=f"the device's dense BF16 peak in TFLOP/s (default on CUDA {DEFAULT_PEAK_TFLOPS}: H100/H200 SXM)")
+    parser.add_argument("--to-ce", metavar="DIR", default=None,
+                        help="also train one model to the CE target on the CIFAR-10 python batches in DIR")
+    parser.add_argument("--to-ce-epochs", type=int, default=300, help="epoch cap of --to-ce (default: the preset's 300)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny settings to test the script: base width 8, 4 steps, 2 repeats, 1 and 2 jobs of 4 steps")
     parser.add_argument("--worker", metavar="SETTINGS", default=None, help=argparse.SUPPRESS)  # internal: one job
@@ -344,6 +394,27 @@ def main() -> None:
               f"{flops_per_s / 1e12:>10.3f}{percent_of_peak(flops_per_s, peak):>10}")
     print(f"package speed / plain speed: {per_pair_ratio:.2f} (median over the {args.repeats} pairs; 1.00 = no overhead)")
 
+    if device.type == "cuda":
+        steps = args.steps
+        syncs = host_syncs_in_one_epoch(hp, model_cfg, train_cfg, split)
+        print(f"host synchronisations in one epoch of the package's loop ({steps} steps + evaluation): {syncs} "
+              f"({syncs / steps:.3f} per step)")
+
+    # Variants the package does not use, each against the float32 plain loop in the same pairs.
+    variants = {"bf16 autocast": dict(bf16=True), "channels_last": dict(channels_last=True),
+                "bf16 + channels_last": dict(bf16=True, channels_last=True)}
+    print(f"\n{'plain-loop variant (median of ' + str(args.repeats) + ' pairs)':<44}{'images/s':>10}{'vs float32':>12}")
+    for label, options in variants.items():
+        plain_loop_seconds(hp, model_cfg, train_cfg, split, **options)  # warm-up: its own kernels
+        pairs = []
+        for repeat in range(args.repeats):
+            order = (False, True) if repeat % 2 == 0 else (True, False)
+            timed = {v: plain_loop_seconds(hp, model_cfg, train_cfg, split, **(options if v else {})) for v in order}
+            pairs.append((timed[False], timed[True]))
+        ratio = statistics.median(base / variant for base, variant in pairs)
+        rate = statistics.median(args.epochs * trained / variant for _, variant in pairs)
+        print(f"{label:<44}{rate:>10.0f}{ratio:>11.2f}x")
+
     # Several jobs at once: each its own process, like the workflow's jobs sharing a GPU.
     worker_settings = {"hp": hp, "model": model_cfg, "train": train_cfg, "job_steps": args.job_steps}
     images_per_model = args.epochs_per_model * CIFAR10_TRAIN_IMAGES
@@ -361,6 +432,12 @@ def main() -> None:
         print(f"{jobs:>4}{result['images_per_s']:>16.0f}{result['per_job_images_per_s']:>10.0f}"
               f"{result['images_per_s'] / first:>10.2f}{flops_per_s / 1e12:>10.3f}"
               f"{percent_of_peak(flops_per_s, peak):>10}{result['images_per_s'] * 3600 / images_per_model:>13.2f}")
+
+    if args.to_ce:
+        r = seconds_to_ce_target(hp, model_cfg, train_cfg, args.to_ce, args.to_ce_epochs)
+        print(f"\none model to train CE < {train_cfg['ce_target']} on {r['images']} CIFAR-10 images ({args.to_ce}): "
+              f"{'converged' if r['converged'] else 'NOT converged'} after {r['epochs']} epochs, {r['steps']} steps, "
+              f"{r['seconds']:.0f} s (train CE {r['train_loss']:.4f}, test accuracy {r['test_acc']:.3f})")
 
 
 if __name__ == "__main__":
