@@ -26,6 +26,7 @@ include: "workflow/rules/measures.smk"
 include: "workflow/rules/collect.smk"
 include: "workflow/rules/statistics.smk"
 include: "workflow/rules/double_descent.smk"
+include: "workflow/rules/stability.smk"
 include: "workflow/rules/figures.smk"
 
 
@@ -44,6 +45,7 @@ localrules:
     claims,
     figures,
     double_descent,
+    stability_analysis,
 
 
 report: "workflow/report/workflow.rst"
@@ -56,6 +58,7 @@ rule all:
         rules.statistics.output,
         rules.conditional_mutual_information.output,
         DOUBLE_DESCENT_OUTPUTS,
+        STABILITY_OUTPUTS,
 
 
 rule train_all:

@@ -196,6 +196,32 @@ def check_config(config: dict) -> None:
         raise ConfigError(f"resources.axes_within_job: {unknown} are not grid axes (the grid has {list(config['grid'])})")
     if config["data"]["source"] == "digits" and config["hyperparameters"]["augment"] and config["train"]["augment_flip"]:
         raise ConfigError("train.augment_flip: horizontal flips change the meaning of digits; turn it off for data.source digits")
+    check_generalization_stability(config)
+
+
+def check_generalization_stability(config: dict) -> None:
+    """Cross-field checks of the generalization_stability section (when enabled)."""
+    gs = config.get("generalization_stability")  # absent in a configuration that skipped the schema's defaults
+    if not gs or not gs.get("enabled"):
+        return
+    if config["model"]["arch"] == "mlp":
+        raise ConfigError("generalization_stability.enabled: model.arch mlp has no conv layers to prune; use nin or resnet18k")
+    if not gs["targets"] and not gs["noise"]["modes"] and not gs["baseline"]:
+        raise ConfigError("generalization_stability.targets: no runs (targets, noise.modes empty and baseline false)")
+    epochs = gs["train"]["epochs"]
+    for i, layer in enumerate(gs["layers"]):
+        if layer["end_epoch"] < layer["start_epoch"]:
+            raise ConfigError(f"generalization_stability.layers[{i}].end_epoch: {layer['end_epoch']} is before "
+                              f"start_epoch {layer['start_epoch']}")
+        if layer["end_epoch"] > epochs:
+            raise ConfigError(f"generalization_stability.layers[{i}].end_epoch: {layer['end_epoch']} is after the "
+                              f"last epoch (generalization_stability.train.epochs {epochs}); pruning must end in training")
+    indices = [layer["index"] for layer in gs["layers"]]
+    if len(set(indices)) != len(indices):
+        raise ConfigError(f"generalization_stability.layers: an index is given twice ({indices})")
+    milestones = gs["train"]["lr_milestones"]
+    if milestones != sorted(milestones):
+        raise ConfigError(f"generalization_stability.train.lr_milestones: {milestones} must be increasing")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -130,3 +130,45 @@ def job_runtime(kind):
     """The runtime resource (minutes) of a job of ``kind`` (a key of MINUTES_PER_CELL)."""
     minutes = 5 + len(JOB_CELLS) * MINUTES_PER_CELL[kind][DATA_SIZE]
     return lambda wildcards, attempt: attempt * minutes
+
+
+# --- generalization stability (Bartoldson et al. 2020)
+# The runs of the optional branch (none unless generalization_stability.enabled), by
+# name such as smallest-p4-s0; each job's params hold only its own run's settings.
+from prunability.stability_analysis import plan_runs
+
+STABILITY = f"{RESULTS}/stability"
+STABILITY_RUNS = (
+    plan_runs(config["generalization_stability"])
+    if config["generalization_stability"]["enabled"]
+    else {}
+)
+
+
+def stability_run(wildcards):
+    """The settings of one run of the branch (kind, target, retrain_period, seed, mode)."""
+    if wildcards.run not in STABILITY_RUNS:
+        raise WorkflowError(
+            f"unknown generalization-stability run {wildcards.run!r}; the study has "
+            f"{sorted(STABILITY_RUNS) or 'none (generalization_stability.enabled is false)'}"
+        )
+    return STABILITY_RUNS[wildcards.run]
+
+
+def stability_runtime(wildcards, attempt):
+    """Minutes of one run: one model's training, as train_model's per cell."""
+    return attempt * (5 + MINUTES_PER_CELL["train"][DATA_SIZE])
+
+
+def stability_settings(wildcards):
+    """What of generalization_stability one run depends on: the training recipe, the
+    layers and score unless it is a baseline, the noise settings if it is a control. A
+    new seed or target adds runs and reruns none."""
+    section = config["generalization_stability"]
+    kind = stability_run(wildcards)["kind"]
+    settings = {"train": section["train"]}
+    if kind != "baseline":
+        settings.update(layers=section["layers"], score=section["score"])
+    if kind == "noise":
+        settings["noise"] = {k: v for k, v in section["noise"].items() if k != "modes"}
+    return settings
