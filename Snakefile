@@ -27,6 +27,7 @@ include: "workflow/rules/collect.smk"
 include: "workflow/rules/statistics.smk"
 include: "workflow/rules/double_descent.smk"
 include: "workflow/rules/stability.smk"
+include: "workflow/rules/corruptions.smk"
 include: "workflow/rules/figures.smk"
 
 
@@ -46,6 +47,7 @@ localrules:
     figures,
     double_descent,
     stability_analysis,
+    prune_potential_figures,
 
 
 report: "workflow/report/workflow.rst"
@@ -59,6 +61,7 @@ rule all:
         rules.conditional_mutual_information.output,
         DOUBLE_DESCENT_OUTPUTS,
         STABILITY_OUTPUTS,
+        PRUNE_POTENTIAL_OUTPUTS,
 
 
 rule train_all:

@@ -67,7 +67,7 @@ PRUNING_MEASURES = {
 
 
 def test_registry_is_consistent():
-    assert set(FAMILIES) == {"pruning", "norms", "flatness", "hessian", "optimization"}
+    assert set(FAMILIES) == {"pruning", "norms", "flatness", "hessian", "optimization", "prune_potential"}
     assert MEASURES, "no measure registered"
     for name, m in MEASURES.items():
         assert m.name == name

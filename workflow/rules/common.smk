@@ -114,7 +114,7 @@ DATA_SIZE = (
     else "subset" if config["data"]["max_train"] else "full"
 )
 JOB_MEM_MB = {"digits": 1000, "subset": 2000, "full": 8000}[DATA_SIZE]
-# minutes per cell of a job: training, the sweep families (pruning, flatness), the rest
+# minutes per cell of a job: training, the sweep families (pruning, flatness, prune_potential), the rest
 MINUTES_PER_CELL = {
     "train": {"digits": 2, "subset": 15, "full": 720},
     "sweep": {"digits": 2, "subset": 15, "full": 120},
@@ -171,4 +171,24 @@ def stability_settings(wildcards):
         settings.update(layers=section["layers"], score=section["score"])
     if kind == "noise":
         settings["noise"] = {k: v for k, v in section["noise"].items() if k != "modes"}
+    return settings
+
+
+# --- prune potential (Liebenwein et al. 2021)
+# The corrupted test sets of the prune_potential family (rule corrupt_data), once per study.
+CORRUPTIONS_FILE = f"{RESULTS}/data/corruptions.npz"
+
+
+def family_inputs(family):
+    """Inputs a measure family needs besides the split and the model: prune_potential's
+    corrupted test sets."""
+    return {"corruptions": CORRUPTIONS_FILE} if family == "prune_potential" else {}
+
+
+def family_settings(family):
+    """A family's settings as its measure job gets them: prune_potential's also name the
+    corrupted sets' file, its input."""
+    settings = config["measures"][family]
+    if family == "prune_potential":
+        return {**settings, "corruptions_file": CORRUPTIONS_FILE}
     return settings

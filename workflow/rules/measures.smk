@@ -10,6 +10,7 @@ for family in config["measures"]["families"]:
         name:
             f"measure_{family}"
         input:
+            **family_inputs(family),
             split=rules.prepare_data.output.split,
             init=rules.train_model.output.init,
             final=rules.train_model.output.final,
@@ -33,11 +34,13 @@ for family in config["measures"]["families"]:
             gpu=config["resources"]["gpus_per_job"],
             mem_mb=job_mem_mb,
             runtime=job_runtime(
-                "sweep" if family in ("pruning", "flatness") else "quick"
+                "sweep"
+                if family in ("pruning", "flatness", "prune_potential")
+                else "quick"
             ),
         params:
             family=family,
-            settings=config["measures"][family],
+            settings=family_settings(family),
             model=config["model"],
             device=config["device"],
         script:

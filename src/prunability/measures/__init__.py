@@ -154,4 +154,4 @@ def compute_family(
 
 
 # Importing the family modules registers their measures.
-from . import flatness, hessian, norms, optimization, pruning  # noqa: E402,F401
+from . import flatness, hessian, norms, optimization, prune_potential, pruning  # noqa: E402,F401
