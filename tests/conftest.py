@@ -31,6 +31,31 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+# Imported first by every Python process that has its folder on PYTHONPATH: torch and
+# scikit-learn cannot be imported there, as in envs/analysis.yaml.
+_WITHOUT_TORCH = """
+import sys
+
+
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "sklearn"):
+            raise ImportError(f"{name} is not in the analysis environment")
+
+
+sys.meta_path.insert(0, Blocked())
+"""
+
+
+@pytest.fixture
+def without_torch(tmp_path_factory) -> dict:
+    """Environment variables for ``snakemake(..., env=...)`` under which no job can
+    import torch or scikit-learn (the analysis jobs' conda environment has neither)."""
+    folder = tmp_path_factory.mktemp("without_torch")
+    (folder / "sitecustomize.py").write_text(_WITHOUT_TORCH)
+    return {"PYTHONPATH": str(folder)}
+
+
 def snakemake(cwd: Path, *args: str, timeout: int = 600, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run snakemake (from this interpreter's environment) in ``cwd``; ``env`` adds
     environment variables."""

@@ -87,6 +87,15 @@ def test_report_has_the_family(study):
         assert name in html
 
 
+def test_the_figures_run_without_torch(study, without_torch):
+    root, results = study
+    before = (results / "stats" / "prune_potential.csv").read_text()
+    result = snakemake(root, "prune_potential_figures", "--cores", "1", "--configfile", "pp.yaml", "--forcerun",
+                       "prune_potential_figures", env=without_torch)
+    assert "Finished jobid" in result.stdout + result.stderr
+    assert (results / "stats" / "prune_potential.csv").read_text() == before
+
+
 def test_a_setting_reruns_only_what_it_invalidates(study):
     root, _ = study
     noise = copy.deepcopy(STUDY)

@@ -88,28 +88,11 @@ def test_runs_table_correlations_and_figures(study):
     assert "epoch    2/6" in log and "pruned 3: test acc" in log
 
 
-# Imported first by every Python process that has its folder on PYTHONPATH: torch and
-# scikit-learn cannot be imported there, as in envs/analysis.yaml (as tests/test_workflow.py).
-WITHOUT_TORCH = """
-import sys
-
-
-class Blocked:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "sklearn"):
-            raise ImportError(f"{name} is not in the analysis environment")
-
-
-sys.meta_path.insert(0, Blocked())
-"""
-
-
-def test_the_analysis_runs_without_torch(study, tmp_path):
+def test_the_analysis_runs_without_torch(study, without_torch):
     root, results = study
-    (tmp_path / "sitecustomize.py").write_text(WITHOUT_TORCH)
     before = (results / "stability" / "runs.csv").read_text()
     result = snakemake(root, "stability_analysis", "--cores", "1", "--configfile", "tiny.yaml", "--forcerun",
-                       "stability_analysis", env={"PYTHONPATH": str(tmp_path)})
+                       "stability_analysis", env=without_torch)
     assert "Finished jobid" in result.stdout + result.stderr
     assert (results / "stability" / "runs.csv").read_text() == before
 
