@@ -75,6 +75,15 @@ def test_constant_input_gives_nan():
     assert math.isnan(weighted_pearson([1.0, 2.0, 3.0], [1.0, 3.0, 2.0], [[3, 0, 0]])[0])
 
 
+def test_equal_values_whose_rounded_mean_differs_from_them_are_constant():
+    # the weighted mean of 88.4, 88.4, 88.4 is not exactly 88.4 in floating point, which
+    # left sxx a tiny positive and r a meaningless +-1 or 0; the drawn values are equal
+    x, y = [88.4, 88.4, 97.25], [0.9537037, 0.95, 0.95]
+    assert np.isnan(weighted_pearson(x, y, [[2, 1, 0], [0, 2, 1]])).all()
+    assert np.isnan(weighted_spearman(x, y, [[2, 1, 0], [0, 2, 1]])).all()
+    assert not np.isnan(weighted_pearson(x, y, [[1, 1, 1]])).any()
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_weighted_forms_equal_scipy_on_the_expanded_sample(data):

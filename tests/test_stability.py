@@ -322,6 +322,31 @@ def test_gaussian_noise_uses_the_first_untargeted_filters_std_and_leaves_others_
     assert model[0].weight[1].flatten().tolist() == [10.0, 10.0]
 
 
+def test_a_hold_lasts_its_batches_when_another_layer_is_pruned_meanwhile():
+    # two layers on staggered schedules: layer 0 at epoch 1, layer 1 at epoch 2; a hold of
+    # 5 batches from layer 0's event must not end at layer 1's event two batches later
+    model = nn.Sequential(nn.Conv2d(1, 4, 1), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4))
+    with torch.no_grad():
+        for conv in (model[0], model[2]):
+            conv.weight.copy_(torch.arange(1.0, 1.0 + conv.weight.numel()).view_as(conv.weight))
+    layers = targeted_layers(model, [{"index": 0, "prune_frac": 0.25, "start_epoch": 1, "end_epoch": 1},
+                                     {"index": 1, "prune_frac": 0.25, "start_epoch": 2, "end_epoch": 2}], 1)
+    control = NoiseControl(model, layers, "largest", "l2", "zero", 5, "new", True, None)
+    assert control.event(1) == 1  # layer 0: filter 3 (the largest) held
+    for _ in range(2):
+        control.before_batch()
+    assert control.event(2) == 1  # layer 1: its filter 3 held; layer 0's hold goes on
+    assert model[0].weight[3].item() == 0 and model[2].weight[3].abs().sum().item() == 0
+    for batch in range(3, 6):  # layer 0's batches 3-5, layer 1's 1-3
+        control.before_batch()
+        assert model[0].weight[3].item() == 0, batch
+    control.before_batch()  # layer 0's hold is over: restored; layer 1 still held (its batch 4)
+    assert model[0].weight[3].item() == 4.0 and model[2].weight[3].abs().sum().item() == 0
+    control.before_batch()
+    control.before_batch()  # layer 1's hold is over too
+    assert model[2].weight[3].flatten().tolist() == [13.0, 14.0, 15.0, 16.0] and not control.active
+
+
 # --------------------------------------------------------------------------- bookkeeping
 
 
@@ -383,6 +408,18 @@ def test_kendall_and_pearson_on_a_hand_example():
     row = correlation(x, y, np.array([[2, 1, 0, 1]]), 0.95)
     assert row["kendall_tau_b_low"] == pytest.approx(1.0)
     assert correlation([1.0], [2.0], np.ones((2, 1)), 0.95) == {"n": 1}
+
+
+def test_pearson_is_nan_in_a_resample_where_stability_or_accuracy_is_constant():
+    # runs 0 and 1 share stability 88.4; a resample drawing only them (counts 2, 1, 0) has a
+    # constant x, so r is undefined there (NaN, as scipy's pearsonr), not the +-1 or 0 that
+    # rounding in the weighted mean would give; likewise a constant y (runs 1, 2 at 0.95)
+    x, y = [88.4, 88.4, 97.25], [0.9537037, 0.95, 0.95]
+    row = correlation(x, y, np.array([[2, 1, 0], [0, 0, 3], [0, 2, 1]]), 0.95)
+    assert math.isnan(row["pearson_r_low"]) and math.isnan(row["pearson_r_high"])
+    row = correlation(x, y, np.array([[2, 1, 0], [1, 1, 1]]), 0.95)
+    assert row["pearson_r_low"] == row["pearson_r_high"] == pytest.approx(row["pearson_r"])
+    assert math.isnan(correlation([88.4] * 3, [0.9, 0.95, 0.97], np.ones((2, 3), dtype=int), 0.95)["pearson_r"])
 
 
 def test_correlations_per_set_of_runs():
@@ -508,6 +545,43 @@ def test_milestones_and_architecture_are_checked():
     check_config(config)  # the section is not checked when the branch is off
 
 
+@pytest.mark.parametrize("key, value, message", [
+    (("layers", 0, "prune_frac"), float("nan"), r"layers\[0\].prune_frac: nan is not a finite number"),
+    (("train", "lr"), float("nan"), r"train.lr: nan is not a finite number"),
+    (("train", "lr"), float("inf"), r"train.lr: inf is not a finite number"),
+    (("train", "weight_decay"), float("nan"), r"train.weight_decay: nan"),
+    (("train", "lr_decay"), float("nan"), r"train.lr_decay: nan"),
+    (("layers", 0, "start_epoch"), 2.0, r"layers\[0\].start_epoch: 2.0 is not a whole number"),
+    (("layers", 1, "index"), -3.0, r"layers\[1\].index: -3.0 is not a whole number"),
+    (("retrain_periods", 0), 2.0, r"retrain_periods\[0\]: 2.0 is not a whole number"),
+    (("seeds", 1), 1.0, r"seeds\[1\]: 1.0 is not a whole number"),
+    (("noise", "batches"), 16.0, r"noise.batches: 16.0 is not a whole number"),
+    (("train", "epochs"), 60.0, r"train.epochs: 60.0 is not a whole number"),
+    (("train", "batch_size"), 32.0, r"train.batch_size: 32.0 is not a whole number"),
+    (("train", "lr_milestones", 0), 45.0, r"train.lr_milestones\[0\]: 45.0 is not a whole number"),
+])
+def test_values_the_schema_lets_through_but_no_run_could_use_name_the_key(key, value, message):
+    # the schema takes .nan and .inf for numbers and 2.0 for integers: every run's job
+    # would fail (a nan learning rate "diverges", range(2.0, ...) raises), so stop first
+    config = config_with()
+    section = config["generalization_stability"]
+    for part in key[:-1]:
+        section = section[part]
+    section[key[-1]] = value
+    validate(config, SCHEMA)
+    with pytest.raises(ConfigError, match="generalization_stability." + message):
+        check_config(config)
+
+
+def test_the_schema_refuses_a_seed_torch_cannot_take():
+    config = config_with()
+    config["generalization_stability"]["seeds"] = [2**64]
+    with pytest.raises(Exception, match=r"(?s)greater than the maximum.*\['generalization_stability'\]\['seeds'\]"):
+        validate(config, SCHEMA)
+    config["generalization_stability"]["seeds"] = [2**64 - 1]
+    validate(config, SCHEMA)
+
+
 @pytest.mark.parametrize("bad", [
     {"targets": ["biggest"]}, {"retrain_periods": [0]}, {"seeds": []}, {"score": "l3"},
     {"layers": [{"index": -1, "prune_frac": 1.0, "start_epoch": 1, "end_epoch": 2}]},
@@ -545,3 +619,19 @@ def test_figures_on_full_and_degenerate_inputs(tmp_path):
     constant = runs.assign(mean_stability=100.0)  # tau undefined: the title says so
     plots.stability_vs_accuracy(constant, correlations(constant, {"resamples": 5, "seed": 0, "level": 0.9}),
                                 tmp_path / "constant.png")
+
+
+def test_the_scatter_takes_more_retrain_periods_than_it_has_markers(tmp_path):
+    # retrain_periods has no upper length; with 8 periods (7 markers) the figure must still draw
+    from prunability import plots
+
+    periods = list(range(1, 9))
+    runs = pd.DataFrame({
+        "run": [f"smallest-p{p}-s0" for p in periods] + ["baseline-s0"], "kind": ["prune"] * 8 + ["baseline"],
+        "group": ["smallest"] * 8 + ["baseline"], "retrain_period": periods + [None], "seed": [0] * 9,
+        "mean_stability": [90.0 + p for p in periods] + [100.0], "best_test_acc": [0.8 + p / 100 for p in periods] + [0.9],
+        "gap_at_best": [0.1] * 9,
+    })
+    table = correlations(runs, {"resamples": 20, "seed": 0, "level": 0.9})
+    plots.stability_vs_accuracy(runs, table, tmp_path / "scatter.png")
+    assert (tmp_path / "scatter.png").read_bytes()[:4] == b"\x89PNG"

@@ -45,7 +45,11 @@ def _pearson_rows(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
         dx = x - (w * x).sum(axis=1, keepdims=True) / total
         dy = y - (w * y).sum(axis=1, keepdims=True) / total
         sxy, sxx, syy = (w * dx * dy).sum(axis=1), (w * dx * dx).sum(axis=1), (w * dy * dy).sum(axis=1)
-        return np.where((sxx > 0) & (syy > 0), sxy / np.sqrt(sxx * syy), np.nan)
+        # Constant is decided on the drawn values themselves: the rounded mean of equal
+        # values (88.4 three times) can differ from them and leave sxx a tiny positive.
+        drawn = w > 0
+        varies = [np.where(drawn, v, -np.inf).max(axis=1) > np.where(drawn, v, np.inf).min(axis=1) for v in (x, y)]
+        return np.where(varies[0] & varies[1] & (sxx > 0) & (syy > 0), sxy / np.sqrt(sxx * syy), np.nan)
 
 
 def weighted_pearson(x, y, counts) -> np.ndarray:

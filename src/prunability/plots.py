@@ -1055,7 +1055,7 @@ def stability_vs_accuracy(runs: pd.DataFrame, correlations: pd.DataFrame, path) 
         return
     fig, axes = plt.subplots(1, 2, figsize=(12.5, 5.2))
     periods = sorted(runs["retrain_period"].dropna().unique())
-    markers = dict(zip(periods, _PERIOD_MARKERS))
+    markers = {period: _PERIOD_MARKERS[i % len(_PERIOD_MARKERS)] for i, period in enumerate(periods)}
     for ax, (y, label) in zip(axes, [("best_test_acc", "best test accuracy after pruning (%)"),
                                      ("gap_at_best", "train − test accuracy at that epoch (%)")]):
         for group in [g for g in _STABILITY_GROUPS if g in set(runs["group"])]:

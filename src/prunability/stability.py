@@ -28,11 +28,13 @@ Noise control (no permanent removal): at each scheduled event the filters the ta
 would remove are chosen the same way, but only *held*: zeroed (``zero``) or given
 additive Gaussian noise (``gaussian``; the std of the weights of the first filter not
 targeted, as the official code) at the event and before each of the next ``batches``
-training batches. ``filters: new`` holds the newly targeted filters (Fig. 5),
-``all`` every filter targeted so far (Fig. D2). With ``restore`` the held filters, and
-their BatchNorm gamma, beta and running statistics (zeroed too in ``zero`` mode), get
-back the values saved at the event before the next batch after the hold (Fig. D2);
-without it training resumes from the held values and can regrow them (Fig. 5).
+training batches, counted per layer (another layer's event does not end a hold; the same
+layer's next event does). ``filters: new`` holds the newly targeted filters (Fig. 5),
+``all`` every filter of the layer targeted so far (Fig. D2). With ``restore`` the held
+filters, and in ``zero`` mode their BatchNorm gamma and beta (held at zero too) and
+running statistics (not zeroed), get back the values saved at the event before the next
+batch after the hold (Fig. D2); without it training resumes from the held values and can
+regrow them (Fig. 5).
 """
 
 from __future__ import annotations
@@ -277,9 +279,9 @@ class NoiseControl:
     generator: torch.Generator
     targeted: dict[str, torch.Tensor] = field(default_factory=dict)
     held: dict[str, torch.Tensor] = field(default_factory=dict)  # layer -> filter indices held now
-    saved: dict[str, torch.Tensor] = field(default_factory=dict)  # tensor name -> values at the event
-    remaining: int = 0  # training batches still to hold
-    active: bool = False
+    saved: dict[str, torch.Tensor] = field(default_factory=dict)  # "layer|tensor" -> values at the layer's event
+    remaining: dict[str, int] = field(default_factory=dict)  # layer -> training batches still to hold
+    active: bool = False  # any layer held
 
     def __post_init__(self):
         if self.target not in STRUCTURED_TARGETS:
@@ -301,9 +303,8 @@ class NoiseControl:
     @torch.no_grad()
     def event(self, epoch: int) -> int:
         """Target the scheduled filters of ``epoch`` and hold them now; the number newly
-        targeted (0: no event)."""
-        if self.active:  # a new event ends the previous hold first
-            self._end()
+        targeted (0: no event). Holds are per layer: a layer's new event ends its own
+        previous hold first (restoring), while other layers' holds go on."""
         newly = 0
         for layer in self.layers:
             if epoch not in layer.epochs:
@@ -313,54 +314,56 @@ class NoiseControl:
             k = int((~targeted).sum()) - kept
             if k <= 0:
                 continue
+            if layer.name in self.held:
+                self._end(layer)
             new = choose(filter_scores(layer.conv.weight, self.score), ~targeted, k, self.target, self.generator)
             targeted[new] = True
-            self.held[layer.name] = new if self.filters == "new" else torch.nonzero(targeted).flatten()
+            idx = new if self.filters == "new" else torch.nonzero(targeted).flatten()
+            self.held[layer.name] = idx
+            if self.restore:
+                self.saved.update({f"{layer.name}|{tname}": tensor[idx.to(tensor.device)].clone()
+                                   for tname, tensor in self._tensors(layer).items()})
+            self.remaining[layer.name] = self.batches
+            self._apply(layer)
             newly += k
-        if newly == 0:
-            return 0
-        if self.restore:
-            self.saved = {f"{name}|{tname}": tensor[self.held[name].to(tensor.device)].clone()
-                          for name, layer in self._held_layers() for tname, tensor in self._tensors(layer).items()}
-        self.remaining, self.active = self.batches, True
-        self._apply()
+        self.active = bool(self.held)
         return newly
 
-    def _held_layers(self):
-        return [(layer.name, layer) for layer in self.layers if layer.name in self.held]
+    @torch.no_grad()
+    def _apply(self, layer: TargetedLayer) -> None:
+        idx = self.held[layer.name].to(layer.conv.weight.device)
+        if self.mode == "gaussian":
+            free = torch.nonzero(~self.targeted[layer.name]).flatten()
+            std = layer.conv.weight[int(free[0])].std().item() if len(free) else 0.0
+            noise = torch.randn(layer.conv.weight[idx].shape, generator=self.generator) * std
+            layer.conv.weight[idx] += noise.to(layer.conv.weight.device)
+        else:
+            for tname, tensor in self._tensors(layer).items():
+                if not tname.endswith(("running_mean", "running_var")):
+                    tensor[idx] = 0
 
     @torch.no_grad()
-    def _apply(self) -> None:
-        for name, layer in self._held_layers():
-            idx = self.held[name].to(layer.conv.weight.device)
-            if self.mode == "gaussian":
-                free = torch.nonzero(~self.targeted[name]).flatten()
-                std = layer.conv.weight[int(free[0])].std().item() if len(free) else 0.0
-                noise = torch.randn(layer.conv.weight[idx].shape, generator=self.generator) * std
-                layer.conv.weight[idx] += noise.to(layer.conv.weight.device)
-            else:
-                for tname, tensor in self._tensors(layer).items():
-                    if not tname.endswith(("running_mean", "running_var")):
-                        tensor[idx] = 0
-
-    @torch.no_grad()
-    def _end(self) -> None:
+    def _end(self, layer: TargetedLayer) -> None:
+        idx = self.held.pop(layer.name).to(layer.conv.weight.device)
+        del self.remaining[layer.name]
         if self.restore:
-            for name, layer in self._held_layers():
-                idx = self.held[name].to(layer.conv.weight.device)
-                for tname, tensor in self._tensors(layer).items():
-                    tensor[idx] = self.saved[f"{name}|{tname}"]
-        self.held, self.saved, self.active, self.remaining = {}, {}, False, 0
+            for tname, tensor in self._tensors(layer).items():
+                tensor[idx] = self.saved.pop(f"{layer.name}|{tname}")
 
     def before_batch(self) -> None:
-        """Hold the filters for this batch, or end the hold (restoring) once ``batches`` are done."""
+        """Hold each held layer's filters for this batch, or end its hold (restoring) once
+        its ``batches`` are done."""
         if not self.active:
             return
-        if self.remaining > 0:
-            self._apply()
-            self.remaining -= 1
-        else:
-            self._end()
+        for layer in self.layers:
+            if layer.name not in self.held:
+                continue
+            if self.remaining[layer.name] > 0:
+                self._apply(layer)
+                self.remaining[layer.name] -= 1
+            else:
+                self._end(layer)
+        self.active = bool(self.held)
 
 
 # --------------------------------------------------------------------------- one run
