@@ -324,3 +324,12 @@ def test_the_command_line_check(tmp_path, capsys):
     assert lines[0] == lines[1] == f"{good}: ok"
     assert lines[2] == f"{bad}, line 2, column 1: key 'grid' given twice (first on line 1)"
     assert lines[3] == f"{unknown}: train: Additional properties are not allowed ('max_epoch' was unexpected)"
+
+
+def test_non_finite_numbers_are_found_anywhere_with_their_path():
+    from prunability.config import non_finite_numbers
+
+    config = {"a": 1.0, "b": {"c": [0.5, float("nan")], "d": float("-inf")}, "e": "nan", "f": [{"g": float("inf")}]}
+    found = non_finite_numbers(config)
+    assert [path for path, _ in found] == ["b.c[1]", "b.d", "f[0].g"]
+    assert non_finite_numbers({"a": 1, "b": [True, None, 2.5]}) == []

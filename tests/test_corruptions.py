@@ -4,6 +4,8 @@ the digits handling, the file, and (when installed) the imagecorruptions-imaug p
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -238,6 +240,20 @@ def test_file_round_trip_and_no_pickle(tmp_path):
     np.savez(tmp_path / "evil.npz", images=np.array([object()], dtype=object), names=np.array(["x"]))
     with pytest.raises(ValueError, match="allow_pickle"):
         load_corruptions(tmp_path / "evil.npz")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "member missing"])
+def test_a_damaged_file_is_refused_naming_it(tmp_path, damage):
+    path = tmp_path / "c.npz"
+    save_corruptions(path, np.zeros((1, 1, 1, 1, 2, 2), dtype=np.uint8), ["contrast"], [1], 0, "cifar10c", 255)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "garbage":
+        path.write_bytes(b"not a zip file")
+    else:
+        np.savez(path, images=np.zeros((1, 1, 1, 1, 2, 2), dtype=np.uint8), names=np.array(["contrast"]))
+    with pytest.raises(ValueError, match=re.escape(f"{path}: not a readable file of corrupted sets") + ".*rerun corrupt_data"):
+        load_corruptions(path)
 
 
 def test_file_with_inconsistent_shape_is_refused(tmp_path):

@@ -267,6 +267,7 @@ def test_defaults_are_filled_in_and_off_by_default():
         (dict(resolution=0), "resolution"),
         (dict(noise_samples=0), "noise_samples"),
         (dict(noise_eps=[-0.1]), "noise_eps"),
+        (dict(seed=2**62), "seed"),  # seed * 1_000_003 + draw would overflow torch's 64-bit generator seed
         (dict(unknown_key=1), "unknown_key"),
     ],
 )

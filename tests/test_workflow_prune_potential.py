@@ -120,3 +120,42 @@ def test_off_by_default(study):
     counts = job_counts(snakemake(root, "-n", "--forceall", "--configfile", "plain.yaml").stdout)
     assert "corrupt_data" not in counts and "prune_potential_figures" not in counts and "measure_prune_potential" not in counts
     assert counts.get("measure_pruning") == 1
+
+
+@pytest.fixture(scope="module")
+def bare_workflow(tmp_path_factory):
+    """A copy of the workflow with no results, for dry runs of configurations."""
+    return copy_workflow(tmp_path_factory.mktemp("prune_potential_config"))
+
+
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        # JSON Schema's range checks let NaN (YAML .nan) and, where unbounded, infinity through
+        (dict(delta=float("nan")), "measures.prune_potential.delta"),
+        (dict(resolution=float("nan")), "measures.prune_potential.resolution"),
+        (dict(prune_ratio_max=float("nan")), "measures.prune_potential.prune_ratio_max"),
+        (dict(excess_error_max_prune_ratio=float("nan")), "measures.prune_potential.excess_error_max_prune_ratio"),
+        (dict(noise_eps=[0.0, float("inf")]), "measures.prune_potential.noise_eps"),
+        # a grid of the unpruned net alone; a slope fitted to no ratio (NaN for every model)
+        (dict(resolution=0.5, prune_ratio_max=0.3), "measures.prune_potential.resolution"),
+        (dict(excess_error_max_prune_ratio=0.05), "measures.prune_potential.excess_error_max_prune_ratio"),
+        # the schema takes 3.0 for an integer: measures named "_s3.0", or the noise test failing (NaN)
+        (dict(severities=[1, 3.0]), "measures.prune_potential.severities[1]"),
+        (dict(noise_samples=2.0), "measures.prune_potential.noise_samples"),
+        (dict(noise_images=50.0), "measures.prune_potential.noise_images"),
+        (dict(eval_batch_size=256.0), "measures.prune_potential.eval_batch_size"),
+        (dict(seed=1.0), "measures.prune_potential.seed"),
+        # two values of one measure name (noise_agreement_eps0.1): one would overwrite the other
+        (dict(noise_eps=[0.1, 0.1000001]), "measures.prune_potential.noise_eps"),
+    ],
+)
+def test_inconsistent_settings_stop_the_run_naming_the_key(bare_workflow, settings, message):
+    bad = copy.deepcopy(STUDY)
+    bad["measures"]["prune_potential"].update(settings)
+    write_config(bare_workflow / "bad.yaml", bad)
+    result = snakemake(bare_workflow, "-n", "--configfile", "bad.yaml", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "invalid configuration" in output and message in output
+    assert "Job stats" not in output

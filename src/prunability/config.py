@@ -7,6 +7,7 @@ the run with a message naming the offending key.
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -159,8 +160,22 @@ def config_error_message(error: BaseException) -> str:
     return str(error)
 
 
+def non_finite_numbers(value, path: str = "") -> list[tuple[str, float]]:
+    """(key path, value) of every NaN or infinite number in a nested configuration.
+    YAML reads .nan and .inf as floats, and JSON Schema's ranges let them through."""
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [(path or "(top level)", value)]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in non_finite_numbers(item, f"{path}.{key}" if path else str(key))]
+    if isinstance(value, list):
+        return [found for i, item in enumerate(value) for found in non_finite_numbers(item, f"{path}[{i}]")]
+    return []
+
+
 def check_config(config: dict) -> None:
     """Cross-field checks after schema validation; raises ConfigError naming the key."""
+    for path, value in non_finite_numbers(config)[:1]:
+        raise ConfigError(f"{path}: {value} is not a finite number")
     data = config["data"]
     if data["source"] == "cifar10" and data["local_dir"] is not None:
         folder = Path(data["local_dir"])
@@ -197,6 +212,7 @@ def check_config(config: dict) -> None:
     if config["data"]["source"] == "digits" and config["hyperparameters"]["augment"] and config["train"]["augment_flip"]:
         raise ConfigError("train.augment_flip: horizontal flips change the meaning of digits; turn it off for data.source digits")
     check_generalization_stability(config)
+    check_prune_potential(config)
 
 
 def check_generalization_stability(config: dict) -> None:
@@ -208,6 +224,19 @@ def check_generalization_stability(config: dict) -> None:
         raise ConfigError("generalization_stability.enabled: model.arch mlp has no conv layers to prune; use nin or resnet18k")
     if not gs["targets"] and not gs["noise"]["modes"] and not gs["baseline"]:
         raise ConfigError("generalization_stability.targets: no runs (targets, noise.modes empty and baseline false)")
+    # The schema takes 2.0 for an integer; no run could use it (range(2.0, ...) raises,
+    # a seed 1.0 names a run the wildcard cannot match), so stop here.
+    train, layers = gs["train"], gs["layers"]
+    integers = {**{f"layers[{i}].{key}": layer[key] for i, layer in enumerate(layers)
+                   for key in ("index", "start_epoch", "end_epoch")},
+                **{f"retrain_periods[{i}]": value for i, value in enumerate(gs["retrain_periods"])},
+                **{f"seeds[{i}]": value for i, value in enumerate(gs["seeds"])},
+                "noise.batches": gs["noise"]["batches"],
+                **{f"train.{key}": train[key] for key in ("epochs", "batch_size", "eval_batch_size")},
+                **{f"train.lr_milestones[{i}]": value for i, value in enumerate(train["lr_milestones"])}}
+    for key, value in integers.items():
+        if not isinstance(value, int):
+            raise ConfigError(f"generalization_stability.{key}: {value} is not a whole number (write {value:g})")
     epochs = gs["train"]["epochs"]
     for i, layer in enumerate(gs["layers"]):
         if layer["end_epoch"] < layer["start_epoch"]:
@@ -222,6 +251,37 @@ def check_generalization_stability(config: dict) -> None:
     milestones = gs["train"]["lr_milestones"]
     if milestones != sorted(milestones):
         raise ConfigError(f"generalization_stability.train.lr_milestones: {milestones} must be increasing")
+
+
+def check_prune_potential(config: dict) -> None:
+    """Checks of measures.prune_potential the schema cannot express, when the family is
+    on: a prune-ratio grid with more than the unpruned net, a slope fitted to at least
+    one ratio, whole numbers where the schema says integer (it takes 2.0), and one
+    measure name per noise_eps value (the names use {:g})."""
+    if "prune_potential" not in config.get("measures", {}).get("families", []):  # absent without the schema's defaults
+        return
+    section = config["measures"]["prune_potential"]
+
+    def stop(message: str):
+        raise ConfigError(f"measures.prune_potential.{message}")
+
+    if section["resolution"] > section["prune_ratio_max"] + 1e-9:
+        stop(f"resolution: {section['resolution']} is above prune_ratio_max {section['prune_ratio_max']}: "
+             "the grid would hold only the unpruned network (ratio 0)")
+    if section["resolution"] > section["excess_error_max_prune_ratio"] + 1e-9:
+        stop(f"excess_error_max_prune_ratio: {section['excess_error_max_prune_ratio']} is below the first "
+             f"nonzero prune ratio (resolution {section['resolution']}): the slope would be fitted to no ratio")
+    # 2.0 for an integer: the noise test would fail (range(2.0)), and severity 3.0 would
+    # name its measures "_s3.0"
+    integers = {**{f"severities[{i}]": value for i, value in enumerate(section["severities"])},
+                **{name: section[name] for name in ("seed", "noise_images", "noise_samples", "eval_batch_size")}}
+    for name, value in integers.items():
+        if not isinstance(value, int):
+            stop(f"{name}: {value} is not a whole number (write {value:g})")
+    names = [f"{eps:g}" for eps in section["noise_eps"]]
+    if len(set(names)) != len(names):
+        stop(f"noise_eps: {section['noise_eps']} gives two values the same measure name "
+             f"(noise_agreement_eps<{{:g}}>: {names})")
 
 
 def main(argv: list[str] | None = None) -> int:

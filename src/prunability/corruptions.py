@@ -34,6 +34,7 @@ independent per-channel noises by three.
 from __future__ import annotations
 
 import io
+import zipfile
 from typing import Callable
 
 import numpy as np
@@ -252,16 +253,22 @@ def save_corruptions(path, images: np.ndarray, names, severities, seed: int, tab
 
 
 def load_corruptions(path) -> dict:
-    """The file of ``save_corruptions`` as a dict (``allow_pickle=False``: it cannot run code)."""
-    with np.load(path, allow_pickle=False) as f:
-        out = {
-            "images": f["images"],
-            "names": [str(n) for n in f["names"]],
-            "severities": [int(s) for s in f["severities"]],
-            "seed": int(f["seed"]),
-            "table": str(f["table"]),
-            "pixel_max": int(f["pixel_max"]),
-        }
+    """The file of ``save_corruptions`` as a dict (``allow_pickle=False``: it cannot run code).
+    A file that cannot be read (truncated, not an .npz, a member missing) raises ValueError
+    naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            out = {
+                "images": f["images"],
+                "names": [str(n) for n in f["names"]],
+                "severities": [int(s) for s in f["severities"]],
+                "seed": int(f["seed"]),
+                "table": str(f["table"]),
+                "pixel_max": int(f["pixel_max"]),
+            }
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path}: not a readable file of corrupted sets ({type(error).__name__}: {error}); "
+                         "delete it and rerun corrupt_data") from error
     if out["images"].shape[:2] != (len(out["names"]), len(out["severities"])):
         raise ValueError(f"{path}: images of shape {out['images'].shape} for {len(out['names'])} corruptions x {len(out['severities'])} severities")
     return out
