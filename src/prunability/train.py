@@ -319,7 +319,8 @@ def train_model(
             batch = slice(start, start + batch_size)
             idx = order[batch]
             if hp["augment"]:  # crop and flip the uint8 images (zero padding), then normalise
-                x = data.normalize(apply_augment(data.x_train[idx], pad, *(d[..., batch] if d is not None else None for d in (shifts, flips))))
+                draws = (d[..., batch] if d is not None else None for d in (shifts, flips))
+                x = data.normalize(apply_augment(data.x_train[idx], pad, *draws))
             else:
                 x = data.normalized("train")[idx]
             loss = F.cross_entropy(model(x), data.y_train[idx])
