@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
 
 import jsonschema
 import numpy as np
@@ -331,5 +332,24 @@ def test_non_finite_numbers_are_found_anywhere_with_their_path():
 
     config = {"a": 1.0, "b": {"c": [0.5, float("nan")], "d": float("-inf")}, "e": "nan", "f": [{"g": float("inf")}]}
     found = non_finite_numbers(config)
-    assert [path for path, _ in found] == ["b.c[1]", "b.d", "f[0].g"]
+    assert [path for path, _ in found] == ["b.c.1", "b.d", "f.0.g"]
     assert non_finite_numbers({"a": 1, "b": [True, None, 2.5]}) == []
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"train": {"max_epochs": 150.0}}, "train.max_epochs: 150.0 is not a whole number (write 150)"),
+    ({"grid": {"depth": [1, 2.0]}}, "grid.depth.1: 2.0 is not a whole number (write 2)"),
+    ({"hyperparameters": {"seed": 1.0}}, "hyperparameters.seed: 1.0 is not a whole number (write 1)"),
+])
+def test_a_float_where_the_schema_says_integer_names_the_key(change, message):
+    # JSON Schema counts 2.0 as an integer; the code does not (range(2.0) raises)
+    from snakemake.utils import validate
+
+    from prunability.config import check_whole_numbers
+
+    schema = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+    config = {"study": "s", "grid": {"depth": [1]}, **change}
+    validate(config, str(schema))  # the schema alone lets it through
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_whole_numbers(config, schema)
+    check_whole_numbers({"study": "s", "grid": {"depth": [1, 2]}, "train": {"max_epochs": 150, "ce_target": 0.5}}, schema)

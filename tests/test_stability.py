@@ -18,7 +18,7 @@ from snakemake.utils import validate
 from torch import nn
 
 from conftest import REPO, quiet
-from prunability.config import ConfigError, check_config
+from prunability.config import ConfigError, check_config, check_whole_numbers
 from prunability.data import digits_split
 from prunability.stability import (
     NoiseControl,
@@ -546,19 +546,19 @@ def test_milestones_and_architecture_are_checked():
 
 
 @pytest.mark.parametrize("key, value, message", [
-    (("layers", 0, "prune_frac"), float("nan"), r"layers\[0\].prune_frac: nan is not a finite number"),
+    (("layers", 0, "prune_frac"), float("nan"), r"layers.0.prune_frac: nan is not a finite number"),
     (("train", "lr"), float("nan"), r"train.lr: nan is not a finite number"),
     (("train", "lr"), float("inf"), r"train.lr: inf is not a finite number"),
     (("train", "weight_decay"), float("nan"), r"train.weight_decay: nan"),
     (("train", "lr_decay"), float("nan"), r"train.lr_decay: nan"),
-    (("layers", 0, "start_epoch"), 2.0, r"layers\[0\].start_epoch: 2.0 is not a whole number"),
-    (("layers", 1, "index"), -3.0, r"layers\[1\].index: -3.0 is not a whole number"),
-    (("retrain_periods", 0), 2.0, r"retrain_periods\[0\]: 2.0 is not a whole number"),
-    (("seeds", 1), 1.0, r"seeds\[1\]: 1.0 is not a whole number"),
+    (("layers", 0, "start_epoch"), 2.0, r"layers.0.start_epoch: 2.0 is not a whole number"),
+    (("layers", 1, "index"), -3.0, r"layers.1.index: -3.0 is not a whole number"),
+    (("retrain_periods", 0), 2.0, r"retrain_periods.0: 2.0 is not a whole number"),
+    (("seeds", 1), 1.0, r"seeds.1: 1.0 is not a whole number"),
     (("noise", "batches"), 16.0, r"noise.batches: 16.0 is not a whole number"),
     (("train", "epochs"), 60.0, r"train.epochs: 60.0 is not a whole number"),
     (("train", "batch_size"), 32.0, r"train.batch_size: 32.0 is not a whole number"),
-    (("train", "lr_milestones", 0), 45.0, r"train.lr_milestones\[0\]: 45.0 is not a whole number"),
+    (("train", "lr_milestones", 0), 45.0, r"train.lr_milestones.0: 45.0 is not a whole number"),
 ])
 def test_values_the_schema_lets_through_but_no_run_could_use_name_the_key(key, value, message):
     # the schema takes .nan and .inf for numbers and 2.0 for integers: every run's job
@@ -570,6 +570,7 @@ def test_values_the_schema_lets_through_but_no_run_could_use_name_the_key(key, v
     section[key[-1]] = value
     validate(config, SCHEMA)
     with pytest.raises(ConfigError, match="generalization_stability." + message):
+        check_whole_numbers(config, SCHEMA)
         check_config(config)
 
 

@@ -391,6 +391,8 @@ BAD_CONFIGS = [
     ({"statistics": {"bootstrap": {"level": 1.5}}}, "statistics.bootstrap.level: 1.5 is greater than or equal to the maximum of 1"),
     ({"resources": {"axes_within_job": ["lr"]}}, "resources.axes_within_job: ['lr'] are not grid axes"),
     ({"measures": {"pruning": {"resolution": 0}}}, "measures.pruning.resolution: 0 is less than or equal to the minimum of 0"),
+    ({"train": {"max_epochs": 3.0}}, "train.max_epochs: 3.0 is not a whole number (write 3)"),
+    ({"train": {"ce_target": float("nan")}}, "train.ce_target: nan is not a finite number"),
 ]
 
 

@@ -141,7 +141,7 @@ def bare_workflow(tmp_path_factory):
         (dict(resolution=0.5, prune_ratio_max=0.3), "measures.prune_potential.resolution"),
         (dict(excess_error_max_prune_ratio=0.05), "measures.prune_potential.excess_error_max_prune_ratio"),
         # the schema takes 3.0 for an integer: measures named "_s3.0", or the noise test failing (NaN)
-        (dict(severities=[1, 3.0]), "measures.prune_potential.severities[1]"),
+        (dict(severities=[1, 3.0]), "measures.prune_potential.severities.1"),
         (dict(noise_samples=2.0), "measures.prune_potential.noise_samples"),
         (dict(noise_images=50.0), "measures.prune_potential.noise_images"),
         (dict(eval_batch_size=256.0), "measures.prune_potential.eval_batch_size"),

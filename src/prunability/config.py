@@ -165,11 +165,31 @@ def non_finite_numbers(value, path: str = "") -> list[tuple[str, float]]:
     YAML reads .nan and .inf as floats, and JSON Schema's ranges let them through."""
     if isinstance(value, float):
         return [] if math.isfinite(value) else [(path or "(top level)", value)]
-    if isinstance(value, dict):
-        return [found for key, item in value.items() for found in non_finite_numbers(item, f"{path}.{key}" if path else str(key))]
-    if isinstance(value, list):
-        return [found for i, item in enumerate(value) for found in non_finite_numbers(item, f"{path}[{i}]")]
-    return []
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    # key paths as in the schema's messages: grid.depth.0
+    return [found for key, item in items for found in non_finite_numbers(item, f"{path}.{key}" if path else str(key))]
+
+
+def check_whole_numbers(config: dict, schema_path: str | Path) -> None:
+    """Raise ConfigError for a number written like 2.0 where the schema says integer.
+
+    JSON Schema counts 2.0 as an integer, but the code does not (range(2.0) raises, a
+    seed 1.0 names its files "seed~1.0"): the schema is checked again with "integer"
+    meaning a Python int (jsonschema's own type-checker mechanism). Run after the
+    schema validation, so every other error has been reported already."""
+    import jsonschema
+
+    def python_int(checker, instance) -> bool:
+        return isinstance(instance, int) and not isinstance(instance, bool)
+
+    base = jsonschema.validators.validator_for({"$schema": "https://json-schema.org/draft/2020-12/schema"})
+    strict = jsonschema.validators.extend(base, type_checker=base.TYPE_CHECKER.redefine("integer", python_int))
+    with open(schema_path, encoding="utf-8") as f:
+        schema = yaml.safe_load(f)
+    for error in strict(schema).iter_errors(config):
+        if isinstance(error.instance, float):
+            path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+            raise ConfigError(f"{path}: {error.instance} is not a whole number (write {error.instance:g})")
 
 
 def check_config(config: dict) -> None:
@@ -224,19 +244,6 @@ def check_generalization_stability(config: dict) -> None:
         raise ConfigError("generalization_stability.enabled: model.arch mlp has no conv layers to prune; use nin or resnet18k")
     if not gs["targets"] and not gs["noise"]["modes"] and not gs["baseline"]:
         raise ConfigError("generalization_stability.targets: no runs (targets, noise.modes empty and baseline false)")
-    # The schema takes 2.0 for an integer; no run could use it (range(2.0, ...) raises,
-    # a seed 1.0 names a run the wildcard cannot match), so stop here.
-    train, layers = gs["train"], gs["layers"]
-    integers = {**{f"layers[{i}].{key}": layer[key] for i, layer in enumerate(layers)
-                   for key in ("index", "start_epoch", "end_epoch")},
-                **{f"retrain_periods[{i}]": value for i, value in enumerate(gs["retrain_periods"])},
-                **{f"seeds[{i}]": value for i, value in enumerate(gs["seeds"])},
-                "noise.batches": gs["noise"]["batches"],
-                **{f"train.{key}": train[key] for key in ("epochs", "batch_size", "eval_batch_size")},
-                **{f"train.lr_milestones[{i}]": value for i, value in enumerate(train["lr_milestones"])}}
-    for key, value in integers.items():
-        if not isinstance(value, int):
-            raise ConfigError(f"generalization_stability.{key}: {value} is not a whole number (write {value:g})")
     epochs = gs["train"]["epochs"]
     for i, layer in enumerate(gs["layers"]):
         if layer["end_epoch"] < layer["start_epoch"]:
@@ -256,8 +263,7 @@ def check_generalization_stability(config: dict) -> None:
 def check_prune_potential(config: dict) -> None:
     """Checks of measures.prune_potential the schema cannot express, when the family is
     on: a prune-ratio grid with more than the unpruned net, a slope fitted to at least
-    one ratio, whole numbers where the schema says integer (it takes 2.0), and one
-    measure name per noise_eps value (the names use {:g})."""
+    one ratio, and one measure name per noise_eps value (the names use {:g})."""
     if "prune_potential" not in config.get("measures", {}).get("families", []):  # absent without the schema's defaults
         return
     section = config["measures"]["prune_potential"]
@@ -271,13 +277,6 @@ def check_prune_potential(config: dict) -> None:
     if section["resolution"] > section["excess_error_max_prune_ratio"] + 1e-9:
         stop(f"excess_error_max_prune_ratio: {section['excess_error_max_prune_ratio']} is below the first "
              f"nonzero prune ratio (resolution {section['resolution']}): the slope would be fitted to no ratio")
-    # 2.0 for an integer: the noise test would fail (range(2.0)), and severity 3.0 would
-    # name its measures "_s3.0"
-    integers = {**{f"severities[{i}]": value for i, value in enumerate(section["severities"])},
-                **{name: section[name] for name in ("seed", "noise_images", "noise_samples", "eval_batch_size")}}
-    for name, value in integers.items():
-        if not isinstance(value, int):
-            stop(f"{name}: {value} is not a whole number (write {value:g})")
     names = [f"{eps:g}" for eps in section["noise_eps"]]
     if len(set(names)) != len(names):
         stop(f"noise_eps: {section['noise_eps']} gives two values the same measure name "
@@ -298,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             config = load_config_file(path)
             validate(config, str(schema))
+            check_whole_numbers(config, schema)
             check_config(config)
             print(f"{path}: ok")
         except Exception as error:  # report every file, then fail

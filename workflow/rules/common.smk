@@ -20,6 +20,7 @@ os.environ.update(
 
 from prunability.config import (
     check_config,
+    check_whole_numbers,
     cifar10_local_files,
     config_error_message,
     full_factorial,
@@ -35,6 +36,9 @@ try:
     for path in workflow.configfiles:
         load_config_file(path)
     validate(config, "../schemas/config.schema.yaml")
+    check_whole_numbers(
+        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+    )
     check_config(config)
 except Exception as error:
     raise WorkflowError(
