@@ -393,6 +393,8 @@ BAD_CONFIGS = [
     ({"measures": {"pruning": {"resolution": 0}}}, "measures.pruning.resolution: 0 is less than or equal to the minimum of 0"),
     ({"train": {"max_epochs": 3.0}}, "train.max_epochs: 3.0 is not a whole number (write 3)"),
     ({"train": {"ce_target": float("nan")}}, "train.ce_target: nan is not a finite number"),
+    ({"data": {"split_seed": -1}}, "data.split_seed: -1 is less than the minimum of 0"),
+    ({"grid": {"seed": [0, 2**32]}}, "grid.seed.1: 4294967296 is greater than the maximum of 4294967295"),
 ]
 
 
