@@ -31,6 +31,17 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """A dry run's job table: rule -> count (and "total"); empty when nothing is to do."""
+    counts = {}
+    for line in dry_run_output.split("Job stats:")[1].splitlines()[3:] if "Job stats:" in dry_run_output else []:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
 # Imported first by every Python process that has its folder on PYTHONPATH: torch and
 # scikit-learn cannot be imported there, as in envs/analysis.yaml.
 _WITHOUT_TORCH = """

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import copy_workflow, load_preset, snakemake, write_config
+from conftest import copy_workflow, job_counts, load_preset, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -27,16 +27,6 @@ STUDY["measures"] = {
     "prune_potential": {"resolution": 0.1, "prune_ratio_max": 0.9, "corruptions": ["gaussian_noise", "contrast", "jpeg_compression"],
                         "severities": [1, 3], "noise_eps": [0.0, 0.2], "noise_images": 50, "noise_samples": 2},
 }
-
-
-def job_counts(dry_run_output: str) -> dict[str, int]:
-    block = dry_run_output.split("Job stats:")[1].split("Reasons:")[0] if "Job stats:" in dry_run_output else ""
-    counts = {}
-    for line in block.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
-            counts[parts[0]] = int(parts[1])
-    return counts
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import copy_workflow, load_preset, snakemake, write_config
+from conftest import copy_workflow, job_counts, load_preset, snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -31,17 +31,6 @@ TINY["generalization_stability"].update(
 )
 TINY["statistics"] = {"bootstrap": {"resamples": 200}}
 RUNS = ["smallest-p1-s0", "magnitude-p1-s0", "noise-zero-p1-s0", "baseline-s0"]
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """The dry run's job table (rule -> count, and total); empty when nothing is to do."""
-    counts = {}
-    for line in output.split("Job stats:")[1].splitlines()[3:] if "Job stats:" in output else []:
-        parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit():
-            break
-        counts[parts[0]] = int(parts[1])
-    return counts
 
 
 @pytest.fixture(scope="module")
