@@ -137,6 +137,14 @@ class TargetedLayer:
             params[f"{self.bn_name}.bias"] = self.bn.bias
         return params
 
+    def to_remove(self, epoch: int, alive: torch.Tensor) -> int:
+        """How many of the ``alive`` (bool per filter or weight) the schedule removes at
+        ``epoch``: down to its kept count at that event (0 if not an event of this layer)."""
+        if epoch not in self.epochs:
+            return 0
+        kept = kept_at(alive.numel(), self.prune_frac, self.epochs.index(epoch) + 1, len(self.epochs))
+        return int(alive.sum()) - kept
+
 
 def targeted_layers(model: nn.Module, layer_settings: list[dict], retrain_period: int) -> list[TargetedLayer]:
     """The layers of ``layer_settings`` (index, prune_frac, start_epoch, end_epoch) in
@@ -235,11 +243,8 @@ class SchedulePruner:
         filters (or weights) removed."""
         removed = 0
         for layer in self.layers:
-            if epoch not in layer.epochs:
-                continue
             alive = self.alive[layer.name]
-            kept = kept_at(alive.numel(), layer.prune_frac, layer.epochs.index(epoch) + 1, len(layer.epochs))
-            k = int(alive.sum()) - kept
+            k = layer.to_remove(epoch, alive)
             if k <= 0:
                 continue
             if self.target in STRUCTURED_TARGETS:
@@ -307,11 +312,8 @@ class NoiseControl:
         previous hold first (restoring), while other layers' holds go on."""
         newly = 0
         for layer in self.layers:
-            if epoch not in layer.epochs:
-                continue
             targeted = self.targeted[layer.name]
-            kept = kept_at(targeted.numel(), layer.prune_frac, layer.epochs.index(epoch) + 1, len(layer.epochs))
-            k = int((~targeted).sum()) - kept
+            k = layer.to_remove(epoch, ~targeted)
             if k <= 0:
                 continue
             if layer.name in self.held:
