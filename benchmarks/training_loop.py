@@ -34,7 +34,7 @@ DATA = dict(source="digits", test_fraction=0.3, split_seed=0, max_train=None, ma
 
 def train_config(epochs: int) -> dict:
     return dict(ce_target=0.01, max_epochs=epochs, stopping="budget", eval_batch_size=2048, checkpoint_every=1,
-                checkpoint_min_interval_s=60, augment_pad=4, augment_flip=False, deterministic=True, device="cpu")
+                checkpoint_min_interval_s=60, augment_pad=4, augment_flip=False, deterministic=True, fp32_precision="ieee", device="cpu")
 
 
 def ours(split: dict, epochs: int) -> float:

@@ -37,7 +37,7 @@ N_TRAIN, N_TEST = 250, 100  # 250 / 64 -> 4 batches per epoch, the last one part
 HP = dict(depth=1, width=1, batchnorm=True, dropout=0.0, lr=0.01, batch_size=64, weight_decay=0.0,
           optimizer="adam", augment=False, seed=0)
 TRAIN_CFG = dict(ce_target=0.01, max_epochs=3, eval_batch_size=1024, checkpoint_every=1, checkpoint_min_interval_s=0, device="cpu",
-                 deterministic=True, augment_pad=1, augment_flip=False, stopping="ce_target")
+                 deterministic=True, fp32_precision="ieee", augment_pad=1, augment_flip=False, stopping="ce_target")
 NIN = {"arch": "nin", "base_width": 4, "head_relu": False}
 MLP = {"arch": "mlp", "base_width": 32, "head_relu": False}
 
@@ -204,15 +204,6 @@ def test_only_the_cpu_reads_the_loss_at_every_step():
     assert train_mod.checks_loss_every_step(torch.device("cpu"))
     assert not train_mod.checks_loss_every_step(torch.device("cuda", 0))
     assert not train_mod.checks_loss_every_step(torch.device("mps"))
-
-
-@pytest.mark.parametrize("deterministic, benchmark", [(True, False), (False, True)])
-def test_cudnn_autotuner_only_without_determinism(monkeypatch, deterministic, benchmark):
-    monkeypatch.setattr(torch.backends.cudnn, "benchmark", not benchmark)
-    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
-    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda *a, **k: None)
-    train_mod.set_determinism(deterministic)
-    assert torch.backends.cudnn.benchmark is benchmark
 
 
 # --------------------------------------------------------------------------- determinism

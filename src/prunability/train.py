@@ -33,8 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .io import load_torch, save_torch
+from .io import InputFileError, load_torch, save_torch
 from .models import build_model
+from .numerics import configure_numerics
 from .pruning import prunable_weights
 
 CE_MILESTONES = (0.1, 0.01)  # Jiang's optimization-speed thresholds
@@ -176,18 +177,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def set_determinism(deterministic: bool) -> None:
-    """Deterministic kernels, or (when determinism is not asked for) cuDNN's autotuner,
-    which times the convolution algorithms once per shape and keeps the fastest."""
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    else:
-        torch.backends.cudnn.benchmark = True
-
-
 def checks_loss_every_step(device: torch.device) -> bool:
     """Is a non-finite training loss caught at its step (True) or at the end of its epoch?
 
@@ -267,7 +256,7 @@ def train_model(
     log: Callable[[str], None] = print,
 ) -> TrainResult:
     """Train one cell to the CE target (or the epoch cap), resuming from ``checkpoint``."""
-    set_determinism(train_cfg["deterministic"])
+    numerics = configure_numerics(train_cfg["deterministic"], train_cfg["fp32_precision"])
     device = resolve_device(train_cfg["device"])
     data = DeviceData.from_split(split, device)
     checkpoint = Path(checkpoint)
@@ -397,13 +386,14 @@ def train_model(
         "wall_time_s": time.perf_counter() - started,
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
         "torch_threads": torch.get_num_threads(),
+        "numerics": numerics,
         "resumed_from_epoch": resumed_from,
     }
     final_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
     return TrainResult(init_state, final_state, summary, curve)
 
 
-class ModelFileError(RuntimeError):
+class ModelFileError(InputFileError):
     """A saved model (final.pt, init.pt) that cannot be read or does not fit its cell."""
 
 
