@@ -10,12 +10,14 @@ import copy
 import dataclasses
 import json
 import math
+import re
 
 import pytest
 import torch
 from torch import nn
 
-from prunability.measures import FAMILIES, MEASURES, compute_family, instances_of, measures_of, register
+from prunability.io import InputFileError
+from prunability.measures import FAMILIES, MEASURES, RunError, compute_family, instances_of, is_run_error, measures_of, register
 from prunability.measures.norms import margins
 from prunability.models import fold_batchnorm
 from prunability.pruning import kept_count, prunable_weights, random_ranks, robust_answer, sweep_alphas
@@ -590,6 +592,60 @@ def test_raising_measure_restored_after_monkeypatch():
     # (runs after the test above in file order) the registry holds the real function again
     rec = compute_family("norms", diag_net(A_DIAG, B), diag_net([1.0, 1.0, 1.0], B0), diag_data(), NORM_SETTINGS, quiet)
     assert rec["values"]["log_prod_of_spec"] == pytest.approx(math.log(36))
+
+
+RUN_FAILURES = [
+    torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+    MemoryError(),
+    RuntimeError("CUDA error: device-side assert triggered"),
+    RuntimeError("cuDNN error: CUDNN_STATUS_INTERNAL_ERROR"),
+    RuntimeError("CUDA driver error: unknown error"),
+    FileNotFoundError(2, "No such file or directory", "results/s/data/corruptions.npz"),
+    InputFileError("corruptions.npz: not a readable file of corrupted sets"),
+] + ([torch.AcceleratorError("CUDA error: an illegal memory access was encountered")] if hasattr(torch, "AcceleratorError") else [])
+MODEL_FAILURES = [RuntimeError("the matrix is singular"), ValueError("undefined for this model"), ZeroDivisionError()]
+
+
+def raising(error):
+    def fn(*args, **kwargs):
+        raise error
+
+    return fn
+
+
+@pytest.mark.parametrize("error", RUN_FAILURES, ids=lambda e: type(e).__name__ + ":" + str(e)[:20])
+@pytest.mark.parametrize("where", ["measure", "set-up"])
+def test_an_error_of_the_run_fails_the_family_naming_its_cause(monkeypatch, error, where):
+    if where == "measure":
+        monkeypatch.setitem(MEASURES, "log_prod_of_spec", dataclasses.replace(MEASURES["log_prod_of_spec"], fn=raising(error)))
+    else:
+        monkeypatch.setitem(FAMILIES, "norms", raising(error))
+    logged = []
+    with pytest.raises(RunError, match=re.escape(type(error).__name__)) as info:
+        compute_family("norms", diag_net(A_DIAG, B), diag_net([1.0, 1.0, 1.0], B0), diag_data(), NORM_SETTINGS, logged.append)
+    assert info.value.__cause__ is error
+    assert ("log_prod_of_spec" if where == "measure" else "setting up the norms family") in str(info.value)
+    assert "error of the run" in str(info.value)
+    assert not any("recorded as NaN" in line for line in logged)
+
+
+def test_an_interrupt_goes_on_up_as_it_is(monkeypatch):
+    monkeypatch.setitem(MEASURES, "log_prod_of_spec", dataclasses.replace(MEASURES["log_prod_of_spec"], fn=raising(KeyboardInterrupt())))
+    with pytest.raises(KeyboardInterrupt):
+        compute_family("norms", diag_net(A_DIAG, B), diag_net([1.0, 1.0, 1.0], B0), diag_data(), NORM_SETTINGS, quiet)
+
+
+@pytest.mark.parametrize("error", MODEL_FAILURES, ids=lambda e: type(e).__name__)
+def test_an_error_of_the_model_is_nan_with_its_cause(monkeypatch, error):
+    monkeypatch.setitem(FAMILIES, "norms", raising(error))
+    rec = compute_family("norms", diag_net(A_DIAG, B), diag_net([1.0, 1.0, 1.0], B0), diag_data(), NORM_SETTINGS, quiet)
+    assert rec["values"] and all(math.isnan(x) for x in rec["values"].values())
+    assert all(type(error).__name__ in trace for trace in rec["errors"].values())
+
+
+def test_run_errors_are_told_from_model_errors():
+    assert all(is_run_error(e) for e in RUN_FAILURES + [KeyboardInterrupt(), SystemExit()])
+    assert not any(is_run_error(e) for e in MODEL_FAILURES)
 
 
 def test_kept_count_is_nan_when_prunability_is_nan():

@@ -18,7 +18,7 @@ from torch import nn
 
 from prunability import plots
 from prunability.corruptions import save_corruptions
-from prunability.measures import MEASURES, compute_family, instances_of
+from prunability.measures import MEASURES, RunError, compute_family, instances_of
 from prunability.measures.prune_potential import (
     excess_error,
     prune_potential,
@@ -192,11 +192,11 @@ def test_the_model_is_restored_after_measuring(tmp_path):
     assert model[1].weight.tolist() == [[3.0, 0, 0, 0], [0, 2.0, 0, 1.0]]
 
 
-def test_a_file_without_the_wanted_sets_is_an_error_recorded_per_measure(tmp_path):
+def test_a_file_without_the_wanted_sets_fails_the_family_naming_it(tmp_path):
+    # an input that does not fit is an error of the run, never a NaN of the model
     settings = hand_settings(tmp_path, severities=[3, 5])
-    record = compute_family("prune_potential", hand_model(), hand_model(), hand_data(), settings, quiet)
-    assert all(math.isnan(v) for v in record["values"].values())
-    assert "lacks contrast/s5" in record["errors"]["prune_potential_test"]
+    with pytest.raises(RunError, match="corruptions.npz lacks contrast/s5: rerun corrupt_data"):
+        compute_family("prune_potential", hand_model(), hand_model(), hand_data(), settings, quiet)
 
 
 def test_measures_registered_with_orientation_and_templates():

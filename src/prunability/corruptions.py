@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from .io import atomic_path
+from .io import InputFileError, atomic_path
 
 # Stable ids: a (corruption, severity) set is drawn from the generator seeded with
 # (seed, id, severity), so adding or removing a corruption changes no other set.
@@ -267,7 +267,7 @@ def load_corruptions(path) -> dict:
                 "pixel_max": int(f["pixel_max"]),
             }
     except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{path}: not a readable file of corrupted sets ({type(error).__name__}: {error}); "
+        raise InputFileError(f"{path}: not a readable file of corrupted sets ({type(error).__name__}: {error}); "
                          "delete it and rerun corrupt_data") from error
     if out["images"].shape[:2] != (len(out["names"]), len(out["severities"])):
         raise ValueError(f"{path}: images of shape {out['images'].shape} for {len(out['names'])} corruptions x {len(out['severities'])} severities")

@@ -7,6 +7,7 @@ finished (rename is atomic on POSIX file systems).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -14,6 +15,11 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
+
+
+class InputFileError(ValueError):
+    """A job's input file that is missing, damaged or does not fit the job: an error of
+    the run, so the job fails naming it (it is never recorded as a property of a model)."""
 
 
 def _umask() -> int:
@@ -49,6 +55,32 @@ def save_json(path: str | os.PathLike, obj: Any) -> None:
 
 def load_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def keep_result(path: str | os.PathLike, fingerprint: str, obj: Any) -> None:
+    """Keep a finished part of a job's work outside its declared outputs (which
+    Snakemake deletes when the job fails), so that a rerun can take it back."""
+    save_json(path, {"fingerprint": fingerprint, "result": obj})
+
+
+def kept_result(path: str | os.PathLike, fingerprint: str) -> Any | None:
+    """What ``keep_result`` kept at ``path`` under this fingerprint; None if nothing, if
+    it was kept under another, or if the file cannot be read (the work is done again)."""
+    try:
+        kept = load_json(path)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(kept, dict) or kept.get("fingerprint") != fingerprint:
+        return None
+    return kept.get("result")
 
 
 # torch is imported where it is used: the analysis jobs (table, statistics,

@@ -24,6 +24,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..io import InputFileError
+
 
 @dataclass(frozen=True)
 class Measure:
@@ -89,6 +91,35 @@ def all_finite(model: nn.Module) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
 
 
+# Errors of the run, not of the model: out of memory, the device or its driver, an input
+# that cannot be read, an interrupt. Recorded as a NaN they would pass for a property of
+# the model, and after a device-side assert the CUDA context is unusable for every later
+# family and cell of the job; so the job fails instead, naming the cause, and Snakemake
+# can retry it. Anything else a measure raises is a property of the model (a measure
+# undefined for it): NaN, with the error recorded.
+RUN_ERRORS = (MemoryError, OSError, torch.cuda.OutOfMemoryError, InputFileError) + (
+    (torch.AcceleratorError,) if hasattr(torch, "AcceleratorError") else ()
+)
+# what CUDA, cuDNN, cuBLAS, cuSOLVER and NCCL failures say when torch raises them as a
+# plain RuntimeError
+DEVICE_ERROR_MARKERS = (
+    "CUDA error", "CUDA driver", "CUDA out of memory", "cuDNN error", "CUDNN_STATUS_", "CUBLAS_STATUS_",
+    "CUSOLVER_STATUS_", "cusolver error", "device-side assert", "NCCL error", "illegal memory access",
+)
+
+
+class RunError(RuntimeError):
+    """A measure job stopped by an error of the run (see RUN_ERRORS); its cause is chained."""
+
+
+def is_run_error(error: BaseException) -> bool:
+    if not isinstance(error, Exception):  # KeyboardInterrupt, SystemExit
+        return True
+    if isinstance(error, RUN_ERRORS):
+        return True
+    return isinstance(error, RuntimeError) and any(marker in str(error) for marker in DEVICE_ERROR_MARKERS)
+
+
 def compute_family(
     family: str,
     model: nn.Module,
@@ -101,8 +132,10 @@ def compute_family(
     """Every registered measure of ``family`` for one model, as a JSON-able record.
 
     A model with non-finite weights (diverged) gets NaN for every measure; a family
-    that cannot be set up, or a measure that raises, gets NaN with its error
-    recorded; none of these stops the job.
+    that cannot be set up for the model, or a measure that raises, gets NaN with its
+    error recorded, and the other measures go on. An error of the run (``is_run_error``:
+    out of memory, a CUDA or driver error, an unreadable input, an interrupt) raises
+    RunError naming the family, the measure and the cause instead.
     """
     if family not in FAMILIES:
         raise KeyError(f"unknown measure family {family!r}; known: {sorted(FAMILIES)}")
@@ -114,23 +147,28 @@ def compute_family(
     def attempt(what: str, fn):
         try:
             return fn(), None
-        except Exception:  # recorded, never fatal: one failure must not lose the rest
-            error = traceback.format_exc()
-            log(f"{what} failed:\n{error}")
-            return None, error
+        except Exception as error:  # an interrupt is no Exception: it goes on up as it is
+            if is_run_error(error):
+                raise RunError(
+                    f"{what}: {type(error).__name__}: {error}. This is an error of the run, not a property of the "
+                    "model, so the job fails (Snakemake retries it where retries are set; docs/gpu.md)"
+                ) from error
+            trace = traceback.format_exc()
+            log(f"{what} failed (recorded as NaN):\n{trace}")
+            return None, trace
 
     context, error = None, None
     if not all_finite(model):
         error = "non-finite weights (diverged)"
         log(f"model has {error}: every measure is NaN")
     else:
-        context, error = attempt(f"setting up family {family}", lambda: FAMILIES[family](model, init_model, data, settings, log, summary or {}))
+        context, error = attempt(f"setting up the {family} family", lambda: FAMILIES[family](model, init_model, data, settings, log, summary or {}))
     if context is None:
         errors = {name: error for name, _, _ in measures}
     else:
         for name, _, fn in measures:
             t0 = time.perf_counter()
-            value, error = attempt(f"measure {name}", lambda: float(fn(context)))
+            value, error = attempt(f"{family} measure {name}", lambda: float(fn(context)))
             if error is None:
                 values[name] = value
             else:
@@ -138,7 +176,7 @@ def compute_family(
             timings[name] = time.perf_counter() - t0
             log(f"{name} = {values[name]:.6g}  ({timings[name]:.2f} s)")
         if hasattr(context, "details"):
-            details = attempt(f"details of family {family}", context.details)[0] or {}
+            details = attempt(f"details of the {family} family", context.details)[0] or {}
     return {
         "family": family,
         "values": values,

@@ -45,6 +45,7 @@ import torch
 
 from ..corruptions import load_corruptions, value_scale
 from ..criteria import robust_answer
+from ..io import InputFileError
 from ..models import fold_batchnorm, has_batchnorm
 from ..pruning import Pruner, magnitude_ranks, prunable_weights, sweep_alphas
 from . import register, register_family
@@ -128,14 +129,14 @@ class PrunePotentialContext:
         wanted = [(n, s) for n in settings["corruptions"] for s in settings["severities"]]
         missing = [distribution_key(n, s) for n, s in wanted if n not in corrupted["names"] or s not in corrupted["severities"]]
         if missing:
-            raise ValueError(f"{settings['corruptions_file']} lacks {', '.join(missing)}: rerun corrupt_data")
+            raise InputFileError(f"{settings['corruptions_file']} lacks {', '.join(missing)}: rerun corrupt_data")
         self.scale = value_scale(corrupted["pixel_max"])
         self.sets = {
             distribution_key(n, s): torch.from_numpy(corrupted["images"][corrupted["names"].index(n), corrupted["severities"].index(s)]).to(data.x_test.device)
             for n, s in wanted
         }
         if any(x.shape != data.x_test.shape for x in self.sets.values()):
-            raise ValueError("the corrupted sets do not match the test split's shape: rerun corrupt_data")
+            raise InputFileError(f"{path}: the corrupted sets do not match the test split's shape: rerun corrupt_data")
 
     # ---------------------------------------------------------------- evaluations
 
