@@ -53,6 +53,27 @@ localrules:
 report: "workflow/report/workflow.rst"
 
 
+# device: cuda on a machine without CUDA would fail only as each training job starts,
+# after the data is prepared: a local run refuses before any job. (Cluster jobs run
+# where their allocation has the GPU; a dry run runs nothing.)
+onstart:
+    if config["device"] == "cuda" and workflow.local_exec:
+        from prunability.numerics import cuda_unavailable
+
+        on_device = [
+            j
+            for j in workflow.dag.needrun_jobs()
+            if "device" in j.rule.params.keys()
+        ]
+        reason = cuda_unavailable() if on_device else None
+        if reason:
+            raise WorkflowError(
+                f"device is 'cuda' in the configuration and {len(on_device)} jobs would run on it, but {reason}. "
+                "Run on the CPU with --config device=cpu, install a CUDA build of torch, or submit to a "
+                "cluster with GPUs (--executor slurm --profile profiles/slurm)."
+            )
+
+
 rule all:
     default_target: True
     input:

@@ -4,6 +4,7 @@ and running snakemake in it."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,8 @@ WORKFLOW_FILES = ("Snakefile", "config.yaml", "configs", "workflow", "envs", "pr
 
 
 def copy_workflow(dest: Path) -> Path:
+    """A private copy of the workflow whose studies run on the CPU, as in CI, also on a
+    machine with a GPU (where ``device: auto`` would pick it)."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         source = REPO / name
@@ -28,7 +31,20 @@ def copy_workflow(dest: Path) -> Path:
             shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, dest / name)
+    for path in [dest / "config.yaml", *sorted((dest / "configs").glob("*.yaml"))]:
+        pin_to_cpu(path)
     return dest
+
+
+def pin_to_cpu(path: Path) -> None:
+    """``device: cpu`` in a configuration file that says auto or nothing (a preset that
+    says cuda keeps it: the tests only dry-run those, or set the device themselves)."""
+    text = path.read_text()
+    device = (yaml.safe_load(text) or {}).get("device")
+    if device is None:
+        path.write_text(text.rstrip("\n") + "\ndevice: cpu\n")
+    elif device == "auto":
+        path.write_text(re.sub(r"(?m)^device: *auto\b", "device: cpu", text))
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
@@ -84,7 +100,8 @@ def snakemake(cwd: Path, *args: str, timeout: int = 600, check: bool = True, env
 
 
 def write_config(path: Path, config: dict) -> Path:
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    """A test's configuration file, on the CPU unless it names a device."""
+    path.write_text(yaml.safe_dump({"device": "cpu", **config}, sort_keys=False))
     return path
 
 

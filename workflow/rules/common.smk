@@ -101,6 +101,16 @@ def family_outputs(family):
     return expand(f"{MEASURES}/{{cell}}/{family}.json", cell=CELLS)
 
 
+def kept_measure_records(wildcards, output):
+    """Where a measure job keeps each finished cell's record until all its outputs are
+    written (Snakemake deletes a failed job's outputs): under checkpoints/, as training.
+    """
+    return [
+        path.replace(f"{MEASURES}/", f"{RESULTS}/checkpoints/measures/", 1)
+        for path in output
+    ]
+
+
 def measure_outputs():
     return expand(
         f"{MEASURES}/{{cell}}/{{family}}.json",

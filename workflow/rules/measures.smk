@@ -43,5 +43,10 @@ for family in config["measures"]["families"]:
             settings=family_settings(family),
             model=config["model"],
             device=config["device"],
+            numerics={
+                "deterministic": config["train"]["deterministic"],
+                "fp32_precision": config["measures"]["fp32_precision"],
+            },
+            kept=kept_measure_records,
         script:
             "../scripts/measure.py"
