@@ -1,4 +1,4 @@
-"""GPU throughput of one paper-grid NiN (issue 12): the package's training loop, a
+"""GPU throughput of one paper-grid NiN: the package's training loop, a
 plain PyTorch loop, the share of the device's peak, and models per hour with several
 jobs sharing one GPU.
 
@@ -36,9 +36,10 @@ Measured side by side in one run:
    counted; the epoch's own reads (the data order, the augmentation draws, the two
    evaluations, the divergence flag) are a handful per epoch, so syncs per step near
    0 mean the step itself never waits for the host;
-6. variants of the plain loop that the package does not use (yet): bf16 autocast,
+6. variants of the plain loop that the package does not use by default: TF32
+   (``train.fp32_precision: tf32``, a config choice; see docs/gpu.md), bf16 autocast,
    channels_last memory format, and both, each timed interleaved with the float32
-   plain loop. The package adopts one only where it measurably pays (issue 12);
+   plain loop. The package adopts one only where it measurably pays;
 7. with --to-ce DIR: one paper-grid model trained by the package to train CE 0.01
    (the preset's stopping rule, at most --to-ce-epochs epochs) on CIFAR-10 from a
    folder of the official python batches (e.g. ../shared/data/cifar10-subset/...):
@@ -66,9 +67,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from prunability.config import cell_hyperparameters, load_config_file
+from prunability.config import cell_hyperparameters, load_config_file, with_defaults
 from prunability.data import channel_stats, read_cifar10_folder
-from prunability.train import DeviceData, augment, model_for, resolve_device, set_determinism, train_model
+from prunability.numerics import configure_numerics, set_fp32_precision
+from prunability.train import DeviceData, augment, model_for, resolve_device, train_model
 
 REPO = Path(__file__).resolve().parents[1]
 PRESET = REPO / "configs" / "paper-nin-cifar10.yaml"
@@ -95,11 +97,9 @@ DEFAULT_EPOCHS_PER_MODEL = 150_000 * 32 / CIFAR10_TRAIN_IMAGES
 
 def paper_settings(args) -> tuple[dict, dict, dict]:
     """(hyperparameters, model, train settings) of one cell of the paper grid, from
-    the preset with the schema's defaults filled in, as the workflow reads them."""
-    from snakemake.utils import validate  # fills in the schema's defaults
-
-    config = load_config_file(PRESET)
-    validate(config, str(SCHEMA))
+    the preset with the schema's defaults filled in, as the workflow reads them
+    (``with_defaults``: no snakemake or jsonschema needed on the GPU machine)."""
+    config = with_defaults(load_config_file(PRESET), SCHEMA)
     first_cell = {axis: values[0] for axis, values in config["grid"].items()}
     hp = cell_hyperparameters(
         config["hyperparameters"],
@@ -149,12 +149,21 @@ def package_loop_seconds(hp: dict, model_cfg: dict, train_cfg: dict, split: dict
 
 
 def plain_loop_seconds(hp: dict, model_cfg: dict, train_cfg: dict, split: dict,
-                       bf16: bool = False, channels_last: bool = False) -> float:
+                       bf16: bool = False, channels_last: bool = False, tf32: bool = False) -> float:
     """Seconds of a minimal hand-written loop doing the package's work: the same
     model, data, optimiser and steps, each epoch followed by the loss and accuracy on
     the whole training and test sets. No per-step checks, no checkpoints, and one
     device-to-host copy per evaluation instead of one per batch. ``bf16``: forward
-    passes under bf16 autocast; ``channels_last``: model and images in NHWC memory."""
+    passes under bf16 autocast; ``channels_last``: model and images in NHWC memory;
+    ``tf32``: float32 matmuls and convolutions in TF32 (``train.fp32_precision: tf32``)."""
+    set_fp32_precision("tf32" if tf32 else train_cfg["fp32_precision"])
+    try:
+        return _plain_loop_seconds(hp, model_cfg, train_cfg, split, bf16, channels_last)
+    finally:
+        set_fp32_precision(train_cfg["fp32_precision"])
+
+
+def _plain_loop_seconds(hp, model_cfg, train_cfg, split, bf16, channels_last) -> float:
     device = resolve_device(train_cfg["device"])
     data = DeviceData.from_split(split, device)
     torch.manual_seed(hp["seed"])
@@ -345,7 +354,8 @@ def main() -> None:
     torch.set_num_threads(1)  # as a workflow job (threads: 1)
     hp, model_cfg, train_cfg = paper_settings(args)
     device = resolve_device(args.device)
-    set_determinism(train_cfg["deterministic"])  # the package sets it; the plain loop runs under the same
+    # as a training job sets them; the plain loop runs under the same
+    numerics = configure_numerics(train_cfg["deterministic"], train_cfg["fp32_precision"])
     split = random_cifar_split(args.steps * hp["batch_size"], seed=0)
     trained, evaluated = images_per_epoch(split)
     training_flops, evaluation_flops = flops_per_image(hp, model_cfg, split, device)
@@ -366,8 +376,8 @@ def main() -> None:
     print(f"model: NiN depth {hp['depth']}, {model_cfg['base_width']} x width {hp['width']} channels, BatchNorm, "
           f"{n_parameters:,} parameters; SGD momentum 0.9, lr {hp['lr']}, batch {hp['batch_size']}, "
           f"augment {hp['augment']}, float32, deterministic {train_cfg['deterministic']}")
-    if device.type == "cuda":
-        print(f"TF32: matmul {torch.backends.cuda.matmul.allow_tf32}, cuDNN {torch.backends.cudnn.allow_tf32}")
+    print(f"float32 precision (train.fp32_precision {train_cfg['fp32_precision']!r}): "
+          + ", ".join(f"{k} {v}" for k, v in numerics["fp32_precision"].items()))
     print(f"data: random uint8 3x32x32, 10 classes; a run = {args.epochs} epoch(s) of {args.steps} steps: "
           f"{trained} training images stepped on, then {evaluated} evaluated (training + test set), per epoch")
     print(f"FLOPs (FlopCounterMode, convolutions and matrix products): {training_flops / 1e6:.1f} M per training "
@@ -400,8 +410,9 @@ def main() -> None:
         print(f"host synchronisations in one epoch of the package's loop ({steps} steps + evaluation): {syncs} "
               f"({syncs / steps:.3f} per step)")
 
-    # Variants the package does not use, each against the float32 plain loop in the same pairs.
-    variants = {"bf16 autocast": dict(bf16=True), "channels_last": dict(channels_last=True),
+    # Variants the package does not use by default, each against the float32 plain loop in the same pairs.
+    variants = {"tf32 (train.fp32_precision: tf32)": dict(tf32=True),
+                "bf16 autocast": dict(bf16=True), "channels_last": dict(channels_last=True),
                 "bf16 + channels_last": dict(bf16=True, channels_last=True)}
     print(f"\n{'plain-loop variant (median of ' + str(args.repeats) + ' pairs)':<44}{'images/s':>10}{'vs float32':>12}")
     for label, options in variants.items():

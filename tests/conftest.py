@@ -83,6 +83,36 @@ def without_torch(tmp_path_factory) -> dict:
     return {"PYTHONPATH": str(folder)}
 
 
+_WITHOUT_PACKAGES = """
+import sys
+
+BLOCKED = {packages!r}
+
+
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{{name}} is blocked in this test (not installed on the machine it stands for)")
+
+
+sys.meta_path.insert(0, Blocked())
+"""
+
+
+@pytest.fixture
+def without_packages(tmp_path_factory):
+    """A function: top-level package names -> environment variables (for a subprocess)
+    under which Python cannot import any of them, e.g. a stock CUDA image without
+    snakemake or jsonschema."""
+
+    def env(*packages: str) -> dict:
+        folder = tmp_path_factory.mktemp("without_packages")
+        (folder / "sitecustomize.py").write_text(_WITHOUT_PACKAGES.format(packages=tuple(packages)))
+        return {"PYTHONPATH": str(folder)}
+
+    return env
+
+
 def snakemake(cwd: Path, *args: str, timeout: int = 600, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run snakemake (from this interpreter's environment) in ``cwd``; ``env`` adds
     environment variables."""

@@ -4,12 +4,17 @@ the cross-field checks, and error messages for schema violations."""
 from __future__ import annotations
 
 import copy
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
 import numpy as np
 import pytest
+import yaml
 from snakemake.utils import Paramspace
 from snakemake.exceptions import WorkflowError
 
@@ -23,7 +28,11 @@ from prunability.config import (
     full_factorial,
     load_config_file,
     main as config_main,
+    SCHEMA_PATH,
+    with_defaults,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------------- full_factorial
 
@@ -353,3 +362,159 @@ def test_a_float_where_the_schema_says_integer_names_the_key(change, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         check_whole_numbers(config, schema)
     check_whole_numbers({"study": "s", "grid": {"depth": [1, 2]}, "train": {"max_epochs": 150, "ce_target": 0.5}}, schema)
+
+
+# --------------------------------------------------------------------------- the schema's defaults without Snakemake
+
+PRESETS = [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml"))]
+
+
+def snakemake_filled(config: dict, schema: Path) -> dict:
+    """Snakemake's own filling: validate(..., set_default=True) on a copy."""
+    from snakemake.utils import validate
+
+    filled = copy.deepcopy(config)
+    validate(filled, str(schema), set_default=True)
+    return filled
+
+
+def assert_same_config(ours, theirs):
+    """Equal values, the same JSON types (1 is not 1.0 or true) and the same key order at every level."""
+    assert json.dumps(ours) == json.dumps(theirs)
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
+def test_with_defaults_fills_every_preset_as_snakemake_does(preset):
+    config = load_config_file(preset)
+    before = copy.deepcopy(config)
+    ours = with_defaults(config, SCHEMA_PATH)
+    assert_same_config(ours, snakemake_filled(config, SCHEMA_PATH))
+    assert config == before  # the input is not changed
+    assert "measures" in ours and "pruning" in ours["measures"]  # nested defaults filled
+
+
+def test_with_defaults_copies_the_defaults():
+    first, second = with_defaults({"study": "a", "grid": {"depth": [1]}}), with_defaults({"study": "b", "grid": {"depth": [1]}})
+    first["measures"]["families"].append("prune_potential")
+    first["generalization_stability"]["layers"][0]["index"] = 7
+    assert second["measures"]["families"] == ["pruning", "norms", "flatness", "hessian", "optimization"]
+    assert second["generalization_stability"]["layers"][0]["index"] == -4
+
+
+# Schemas that exercise each part of Snakemake's rule; every case is compared with it.
+_DEFS_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "$defs": {
+        "point": {"type": "object", "properties": {"x": {"type": "number", "default": 0}, "y": {"default": 1}}},
+        "with_own_default": {"type": "object", "default": {"never": "set"}, "properties": {"z": {"default": 3}}},
+        "number": {"type": "number", "default": 5},
+    },
+    "properties": {
+        "ref_with_default": {"$ref": "#/$defs/point", "default": {}},  # inserted, then filled through the $ref
+        "ref_without_default": {"$ref": "#/$defs/point"},  # filled only when present
+        "default_only_in_defs": {"$ref": "#/$defs/with_own_default"},  # the $defs default is never applied
+        "scalar_in_defs": {"$ref": "#/$defs/number"},
+        "scalar": {"$ref": "#/$defs/number", "default": 2},
+        "nullable": {"type": ["object", "null"], "default": {}, "properties": {"a": {"default": 1}}},
+        "points": {"type": "array", "items": {"$ref": "#/$defs/point"}, "default": [{"x": 9}]},
+        "pair": {"type": "array", "prefixItems": [{"properties": {"first": {"default": "f"}}}],
+                 "items": {"properties": {"rest": {"default": "r"}}}},
+        "nested": {"type": "object", "default": {},
+                   "properties": {"inner": {"type": "object", "default": {}, "properties": {"deep": {"default": [1, 2]}}}}},
+        "both": {"allOf": [{"properties": {"k": {"default": "first"}}}, {"properties": {"k": {"default": "second"}, "j": {"default": 0}}}]},
+        "open": {"type": "object", "default": {"extra": {}}, "properties": {"known": {"default": 1}},
+                 "patternProperties": {"^p_": {"properties": {"pp": {"default": "p"}}}},
+                 "additionalProperties": {"properties": {"ap": {"default": "a"}}}},
+        "dependent": {"type": "object", "default": {},
+                      "dependentSchemas": {"trigger": {"properties": {"added": {"default": True}}}}},
+    },
+}
+
+
+@pytest.mark.parametrize("config", [
+    {},
+    {"ref_without_default": {}, "ref_with_default": {"y": 7}},
+    {"default_only_in_defs": {}, "scalar_in_defs": 1},
+    {"ref_with_default": {"y": None}},  # a key present with null stays null
+    {"nested": {"inner": {"deep": []}, "other": 1}},
+    {"points": [{}, {"y": 2}, {"x": 1, "y": 3}]},
+    {"points": []},
+    {"pair": [{}, {}, {"rest": "given"}]},
+    {"open": {"p_1": {}, "q": {}, "known": 2}},
+    {"dependent": {"trigger": 1}},
+], ids=str)
+def test_with_defaults_follows_snakemakes_rule(tmp_path, config):
+    schema = tmp_path / "schema.yaml"
+    schema.write_text(yaml.safe_dump(_DEFS_SCHEMA, sort_keys=False))
+    assert_same_config(with_defaults(config, schema), snakemake_filled(config, schema))
+
+
+@pytest.mark.parametrize("config, where", [
+    ({"nested": None}, "nested"),  # type object: Snakemake's validate reports a type error
+    ({"nested": {"inner": 3}}, "nested.inner"),
+    ({"nullable": None}, "nullable"),  # type [object, null]: Snakemake's validate fails with an AttributeError
+    ({"points": [{}, "text"]}, "points.1"),
+])
+def test_with_defaults_stops_where_snakemake_stops(tmp_path, config, where):
+    schema = tmp_path / "schema.yaml"
+    schema.write_text(yaml.safe_dump(_DEFS_SCHEMA, sort_keys=False))
+    with pytest.raises((WorkflowError, AttributeError)):
+        snakemake_filled(config, schema)
+    with pytest.raises(ConfigError, match=rf"^{re.escape(where)}: .* not an object"):
+        with_defaults(config, schema)
+
+
+def test_with_defaults_refuses_a_default_it_cannot_place(tmp_path):
+    schema = tmp_path / "schema.yaml"
+    schema.write_text(yaml.safe_dump({"type": "object", "anyOf": [
+        {"properties": {"a": {"default": 1}}}, {"properties": {"b": {"default": 2}}}]}))
+    with pytest.raises(NotImplementedError, match="anyOf"):
+        with_defaults({}, schema)
+    schema.write_text(yaml.safe_dump({"type": "object", "properties": {"a": {"anyOf": [{"type": "string"}, {"type": "null"}], "default": None}}}))
+    assert with_defaults({}, schema) == {"a": None}  # a conditional without defaults inside is harmless
+
+
+def test_the_benchmark_settings_need_neither_snakemake_nor_jsonschema(without_packages):
+    # what benchmarks/gpu_benchmark.py runs first, on a stock CUDA image: only torch, numpy, PyYAML
+    code = """
+import argparse, json, sys
+for name in ("snakemake", "jsonschema", "pandas"):
+    try:
+        __import__(name)
+    except ImportError:
+        pass
+    else:
+        raise SystemExit(f"{name} could be imported: the blocker does not work")
+sys.path.insert(0, "benchmarks")
+import gpu_benchmark
+args = argparse.Namespace(width=1.5, augment=True, base_width=None, epochs=2, device="cpu")
+print(json.dumps(gpu_benchmark.paper_settings(args)))
+"""
+    env = {**os.environ, **without_packages("snakemake", "jsonschema", "pandas")}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    hp, model, train = json.loads(result.stdout.splitlines()[-1])
+    config = snakemake_filled(load_config_file(REPO / "configs" / "paper-nin-cifar10.yaml"), SCHEMA_PATH)
+    assert model == config["model"]
+    assert train == dict(config["train"], stopping="budget", max_epochs=2, device="cpu")
+    first_cell = {axis: values[0] for axis, values in config["grid"].items()}
+    assert hp == cell_hyperparameters(config["hyperparameters"], dict(first_cell, width=1.5, batchnorm=True, dropout=0.0,
+                                                                      augment=True, weight_decay=0.0))
+
+
+def test_the_command_line_check_needs_no_snakemake(without_packages, tmp_path):
+    good, unknown, not_object = tmp_path / "good.yaml", tmp_path / "unknown.yaml", tmp_path / "not_object.yaml"
+    good.write_text("study: x\ngrid: {depth: [1, 2]}\n")
+    unknown.write_text("study: x\ngrid: {depth: [1]}\ntrain: {max_epoch: 3}\n")
+    not_object.write_text("study: x\ngrid: {depth: [1]}\nmeasures: {pruning: null}\n")
+    env = {**os.environ, **without_packages("snakemake")}
+    files = [str(REPO / "config.yaml"), str(good), str(unknown), str(not_object)]
+    result = subprocess.run([sys.executable, "-m", "prunability.config", *files],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{REPO / 'config.yaml'}: ok", f"{good}: ok",
+        f"{unknown}: train: Additional properties are not allowed ('max_epoch' was unexpected)",
+        f"{not_object}: measures.pruning: None is not of type 'object'"]

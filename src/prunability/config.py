@@ -6,11 +6,15 @@ the run with a message naming the offending key.
 
 from __future__ import annotations
 
+import copy
 import itertools
+import json
 import math
+import re
 from pathlib import Path
+from typing import Callable
+from urllib.parse import unquote
 
-import pandas as pd
 import yaml
 
 
@@ -76,6 +80,8 @@ def cifar10_local_files(folder: str | Path) -> list[str]:
 
 def full_factorial(grid: dict[str, list]) -> pd.DataFrame:
     """One row per combination of the grid's values, columns in the grid's order."""
+    import pandas as pd  # here, not at the top: with_defaults and the checks need only PyYAML
+
     axes = list(grid)
     return pd.DataFrame(list(itertools.product(*(grid[a] for a in axes))), columns=axes)
 
@@ -283,22 +289,173 @@ def check_prune_potential(config: dict) -> None:
              f"(noise_agreement_eps<{{:g}}>: {names})")
 
 
+# The workflow's schema, in a source checkout (the package is installed editable from it).
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+# Keywords whose subschemas apply only when the validation of another part passes (or
+# fails). Snakemake's default-filling validator sets defaults inside them as a side
+# effect of that validation; filling without validating cannot know which, so a
+# schema with a default under one of them is refused.
+_CONDITIONAL_KEYWORDS = ("anyOf", "oneOf", "not", "if", "then", "else", "contains",
+                         "unevaluatedProperties", "unevaluatedItems", "$dynamicRef")
+
+
+def with_defaults(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """A copy of ``config`` with the schema's defaults filled in, as Snakemake's
+    ``snakemake.utils.validate(config, schema, set_default=True)`` fills them, with
+    PyYAML and the standard library only (no snakemake, no jsonschema). It checks
+    nothing but what it needs to place the defaults (objects where the schema has
+    properties): validate the result as the workflow does (jsonschema, check_config).
+
+    Snakemake's rule (jsonschema's "properties" keyword, extended): wherever an object
+    meets a ``properties`` keyword, every property whose own subschema has a
+    ``default`` and that is missing from the object gets that default; then every
+    property present is descended into with its subschema. So
+
+    - a nested object with ``default: {}`` is inserted empty and filled recursively;
+      an object given in part keeps its keys and gains the missing ones;
+    - a key present with null stays null; where the key's schema has ``properties``
+      (an object expected), null or any other non-object raises ConfigError naming the
+      key: Snakemake's validate fails there too (a type error, or an AttributeError
+      where the schema allows null);
+    - the default is read from the property's subschema itself: a ``default`` beside
+      a ``$ref`` counts, one inside the referenced ``$defs`` entry does not set the
+      property (it is never applied to a missing key); ``$ref`` (to ``#/...`` in the
+      same file), ``allOf``, ``additionalProperties``,
+      ``patternProperties``, ``dependentSchemas``, ``prefixItems`` and ``items`` are
+      descended as the validator descends them, so the objects of an array (a
+      default array included) get their items' defaults;
+    - keywords are applied in the schema's order, and the first default set for a key
+      wins (``setdefault``).
+
+    Defaults are copied, so the result shares no object with the schema or with
+    ``config``, which is not changed. A default under a conditional keyword (anyOf,
+    oneOf, not, if/then/else, contains, unevaluated*) raises NotImplementedError:
+    Snakemake would set it only where that branch validates.
+    """
+    schema_path = Path(schema_path).resolve()
+    documents: dict[Path, object] = {}
+
+    def load(path: Path):
+        if path not in documents:
+            text = path.read_text(encoding="utf-8")
+            try:  # Snakemake reads a schema as JSON first, then as YAML
+                documents[path] = json.loads(text)
+            except ValueError:
+                documents[path] = yaml.safe_load(text)
+        return documents[path]
+
+    def resolve(ref: str, file: Path):
+        target, _, fragment = ref.partition("#")
+        if target or (fragment and not fragment.startswith("/")):
+            raise NotImplementedError(f"{ref!r}: only JSON-pointer references within the schema file are supported")
+        node = load(file)
+        for token in fragment.split("/")[1:]:
+            token = unquote(token).replace("~1", "/").replace("~0", "~")
+            node = node[int(token)] if isinstance(node, list) else node[token]
+        return node, file
+
+    def has_default(schema, file: Path, seen: set) -> bool:
+        if isinstance(schema, list):
+            return any(has_default(s, file, seen) for s in schema)
+        if not isinstance(schema, dict):
+            return False
+        if "default" in schema:
+            return True
+        if isinstance(schema.get("$ref"), str) and (schema["$ref"], file) not in seen:
+            seen.add((schema["$ref"], file))
+            if has_default(*resolve(schema["$ref"], file), seen):
+                return True
+        return any(has_default(v, file, seen) for k, v in schema.items() if k != "$ref")
+
+    def here(where: str, key) -> str:  # a key path as in the schema's messages: grid.depth.0
+        return f"{where}.{key}" if where else str(key)
+
+    def fill(instance, schema, file: Path, where: str) -> None:
+        if not isinstance(schema, dict):  # a boolean schema: nothing to fill
+            return
+        for keyword, value in schema.items():  # jsonschema applies the keywords in this order
+            if keyword == "properties":
+                if not isinstance(instance, dict):
+                    raise ConfigError(
+                        f"{where or '(top level)'}: {instance!r} where the schema's properties apply, not an object "
+                        "(Snakemake's validate fails on it too: a type error, or an AttributeError where the "
+                        "schema allows it)")
+                for name, sub in value.items():
+                    if isinstance(sub, dict) and "default" in sub:
+                        instance.setdefault(name, copy.deepcopy(sub["default"]))
+                for name, sub in value.items():
+                    if name in instance:
+                        fill(instance[name], sub, file, here(where, name))
+            elif keyword == "patternProperties" and isinstance(instance, dict):
+                for pattern, sub in value.items():
+                    for name in instance:
+                        if re.search(pattern, name):
+                            fill(instance[name], sub, file, here(where, name))
+            elif keyword == "additionalProperties" and isinstance(instance, dict):
+                patterns = list(schema.get("patternProperties", {}))
+                for name in instance:
+                    if name not in schema.get("properties", {}) and not any(re.search(p, name) for p in patterns):
+                        fill(instance[name], value, file, here(where, name))
+            elif keyword == "dependentSchemas" and isinstance(instance, dict):
+                for name, sub in value.items():
+                    if name in instance:
+                        fill(instance, sub, file, where)
+            elif keyword == "allOf":
+                for sub in value:
+                    fill(instance, sub, file, where)
+            elif keyword == "$ref":
+                fill(instance, *resolve(value, file), where)
+            elif keyword == "prefixItems" and isinstance(instance, list):
+                for i, (item, sub) in enumerate(zip(instance, value)):
+                    fill(item, sub, file, here(where, i))
+            elif keyword == "items" and isinstance(instance, list):
+                first = len(schema.get("prefixItems", []))
+                for i, item in enumerate(instance[first:], start=first):
+                    fill(item, value, file, here(where, i))
+            elif keyword in _CONDITIONAL_KEYWORDS and has_default(value, file, set()):
+                raise NotImplementedError(
+                    f"{schema_path}: a default under {keyword!r} is set by Snakemake only where that branch "
+                    "validates; with_defaults fills defaults without validating")
+
+    filled = copy.deepcopy(config)
+    fill(filled, load(schema_path), schema_path, "")
+    return filled
+
+
+def filled_and_validated(config: dict, validate: Callable[[dict], None], schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """The configuration the workflow runs: ``with_defaults``, then ``validate`` (a
+    schema validator: Snakemake's in the workflow, jsonschema's elsewhere) on the
+    result, then the integer and cross-field checks. Where a section that must be an
+    object is not one, ``validate(config)`` first names it as the schema does."""
+    try:
+        filled = with_defaults(config, schema_path)
+    except ConfigError:
+        validate(config)
+        raise
+    validate(filled)
+    check_whole_numbers(filled, schema_path)
+    check_config(filled)
+    return filled
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m prunability.config FILE...``: read each configuration file strictly
     and check it as the workflow does (schema, defaults, cross-field checks), without
-    starting Snakemake. Prints "ok" or the problem per file; exit status 1 on any."""
+    starting Snakemake (the schema's defaults by ``with_defaults``, the schema by
+    jsonschema, which checks the filled configuration as Snakemake's validate does).
+    Prints "ok" or the problem per file; exit status 1 on any."""
     import sys
 
-    from snakemake.utils import validate
+    import jsonschema
 
-    schema = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+    schema = SCHEMA_PATH
+    with open(schema, encoding="utf-8") as f:
+        validator = jsonschema.Draft202012Validator(yaml.safe_load(f))
     failed = False
     for path in argv if argv is not None else sys.argv[1:]:
         try:
-            config = load_config_file(path)
-            validate(config, str(schema))
-            check_whole_numbers(config, schema)
-            check_config(config)
+            filled_and_validated(load_config_file(path), validator.validate, schema)
             print(f"{path}: ok")
         except Exception as error:  # report every file, then fail
             failed = True

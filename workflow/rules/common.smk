@@ -19,10 +19,9 @@ os.environ.update(
 )
 
 from prunability.config import (
-    check_config,
-    check_whole_numbers,
     cifar10_local_files,
     config_error_message,
+    filled_and_validated,
     full_factorial,
     job_cell_patterns,
     load_config_file,
@@ -30,16 +29,18 @@ from prunability.config import (
 )
 
 # Unknown keys and bad values stop the run here, before any job, naming the key;
-# defaults from the schema are filled in. Each configuration file is read again
-# strictly first: a key given twice (which YAML lets the last win) names its line.
+# defaults from the schema are filled in (by the function the benchmarks use too).
+# Each configuration file is read again strictly first: a key given twice (which
+# YAML lets the last win) names its line.
+SCHEMA = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 try:
     for path in workflow.configfiles:
         load_config_file(path)
-    validate(config, "../schemas/config.schema.yaml")
-    check_whole_numbers(
-        config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+    config.update(
+        filled_and_validated(
+            config, lambda c: validate(c, str(SCHEMA), set_default=False), SCHEMA
+        )
     )
-    check_config(config)
 except Exception as error:
     raise WorkflowError(
         f"invalid configuration: {config_error_message(error)}"
