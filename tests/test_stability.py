@@ -19,6 +19,7 @@ from torch import nn
 
 from conftest import REPO, quiet
 from prunability.config import ConfigError, check_config, check_whole_numbers
+from prunability import stability as stability_mod
 from prunability.data import digits_split
 from prunability.stability import (
     NoiseControl,
@@ -636,3 +637,161 @@ def test_the_scatter_takes_more_retrain_periods_than_it_has_markers(tmp_path):
     table = correlations(runs, {"resamples": 20, "seed": 0, "level": 0.9})
     plots.stability_vs_accuracy(runs, table, tmp_path / "scatter.png")
     assert (tmp_path / "scatter.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# --------------------------------------------------------------------------- resume
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupt_at(epoch: int, lines: list[str]):
+    """A log callback that stops the run when epoch ``epoch`` is logged (before that
+    epoch's checkpoint is written, so the newest checkpoint is of the epoch before)."""
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith(f"epoch {epoch:4d}/"):
+            raise Interrupt(line)
+
+    return log
+
+
+# 1257 training images in batches of 64: 20 batches per epoch. Layer -1 is pruned (or
+# held) at the end of epochs 2 and 4, layer -2 at the end of epoch 2; a hold lasts 30
+# batches, so the holds of epoch 2 are still on (10 batches to go) at the checkpoint of
+# epoch 3, the one an interruption at epoch 4 resumes from. Dropout draws from the global RNG.
+RESUME_SETTINGS = {
+    "score": "l2",
+    "layers": [{"index": -2, "prune_frac": 0.5, "start_epoch": 2, "end_epoch": 2},
+               {"index": -1, "prune_frac": 0.5, "start_epoch": 2, "end_epoch": 4}],
+    "noise": {"batches": 30, "filters": "new", "restore": True},
+    "train": {"optimizer": "adam", "lr": 0.01, "batch_size": 64, "weight_decay": 0.0, "epochs": 5,
+              "lr_milestones": [3], "lr_decay": 0.1, "eval_batch_size": 512},
+}
+RESUME_ARCH = dict(ARCH, dropout=0.2)
+RESUME_RUNS = {
+    "prune": {"kind": "prune", "target": "random", "retrain_period": 2, "seed": 0},
+    "gaussian": {"kind": "noise", "target": "largest", "mode": "gaussian", "retrain_period": 2, "seed": 0},
+    "zero": {"kind": "noise", "target": "largest", "mode": "zero", "retrain_period": 2, "seed": 1},
+}
+
+
+def resumable(run, split, checkpoint, settings=RESUME_SETTINGS, log=quiet, **kw):
+    return train_run(run, settings, MODEL, RESUME_ARCH, split, "cpu", True, log=log, checkpoint=checkpoint, **kw)
+
+
+def same_epochs(a, b):
+    pd.testing.assert_frame_equal(pd.DataFrame(a.epochs).drop(columns="wall_time_s"),
+                                  pd.DataFrame(b.epochs).drop(columns="wall_time_s"), check_exact=True)
+
+
+def same_state(a, b):
+    """Equal nested checkpoint contents: tensors bit for bit, numbers exactly (NaN = NaN)."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            same_state(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            same_state(x, y)
+    elif isinstance(a, float) and math.isnan(a):
+        assert isinstance(b, float) and math.isnan(b)
+    else:
+        assert a == b
+
+
+def final_state(path):
+    """A finished run's checkpoint (the last epoch is checkpointed too), less wall times."""
+    state = torch.load(path, weights_only=True)
+    del state["elapsed"]
+    for row in state["epochs"]:
+        del row["wall_time_s"]
+    return state
+
+
+@pytest.mark.parametrize("name", list(RESUME_RUNS))
+def test_an_interrupted_run_resumes_bit_identical(split, tmp_path, name):
+    run = RESUME_RUNS[name]
+    straight = resumable(run, split, tmp_path / "straight.pt")
+    assert straight.summary["resumed_from_epoch"] is None
+    checkpoint = tmp_path / "killed.pt"
+    lines = []
+    with pytest.raises(Interrupt):
+        resumable(run, split, checkpoint, log=interrupt_at(4, lines))
+    saved = torch.load(checkpoint, weights_only=True)
+    assert saved["epoch"] == 3 and len(saved["epochs"]) == 3
+    if run["kind"] == "noise":  # both layers' holds of epoch 2 are in progress, 10 batches to go
+        assert saved["noise"]["remaining"] == {"blocks.0.3": 10, "blocks.0.6": 10} and saved["noise"]["saved"]
+    else:
+        assert saved["pruner"]["masks"] and not all(alive.all() for alive in saved["pruner"]["alive"].values())
+    lines = []
+    resumed = resumable(run, split, checkpoint, log=lines.append)
+    assert resumed.summary["resumed_from_epoch"] == 3
+    assert [line[:11] for line in lines if line.startswith("epoch ")] == ["epoch    4/", "epoch    5/"]
+    same_epochs(resumed, straight)
+    assert pd.DataFrame(straight.epochs)["pruned_epoch"].tolist() == [False, True, False, True, False]
+    drop = ("wall_time_s", "resumed_from_epoch")
+    assert ({k: v for k, v in resumed.summary.items() if k not in drop}
+            == {k: v for k, v in straight.summary.items() if k not in drop})
+    # weights, optimizer, schedule, RNGs and the pruner's or noise control's state, bit for bit
+    same_state(final_state(checkpoint), final_state(tmp_path / "straight.pt"))
+
+
+def test_a_checkpoint_of_other_settings_or_another_run_is_ignored(split, tmp_path):
+    run = RESUME_RUNS["prune"]
+    checkpoint = tmp_path / "other.pt"
+    with pytest.raises(Interrupt):
+        resumable(run, split, checkpoint, log=interrupt_at(3, []))
+    fresh = resumable(run, split, tmp_path / "fresh.pt", settings={**RESUME_SETTINGS, "score": "l1"})
+    for other_run, settings in [(run, {**RESUME_SETTINGS, "score": "l1"}), (dict(run, seed=1), RESUME_SETTINGS)]:
+        lines = []
+        again = resumable(other_run, split, checkpoint, settings=settings, log=lines.append)
+        assert f"ignoring {checkpoint}: it belongs to other settings" in lines
+        assert again.summary["resumed_from_epoch"] is None and len(again.epochs) == 5
+        if other_run is run:
+            same_epochs(again, fresh)
+        with pytest.raises(Interrupt):  # put back a checkpoint of the first settings
+            resumable(run, split, checkpoint, log=interrupt_at(3, []))
+    # when to checkpoint is not part of the settings
+    kept = resumable(run, split, checkpoint, checkpoint_every=5, checkpoint_min_interval_s=3600)
+    assert kept.summary["resumed_from_epoch"] == 2
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a checkpoint", "truncated"])
+def test_a_damaged_run_checkpoint_is_set_aside(split, tmp_path, damage):
+    run = RESUME_RUNS["gaussian"]
+    fresh = resumable(run, split, tmp_path / "fresh.pt")
+    checkpoint = tmp_path / "damaged.pt"
+    checkpoint.write_bytes((tmp_path / "fresh.pt").read_bytes()[:300] if damage == "truncated" else damage)
+    original = checkpoint.read_bytes()
+    lines = []
+    again = resumable(run, split, checkpoint, log=lines.append)
+    warning = [line for line in lines if line.startswith("WARNING: cannot read the checkpoint")]
+    assert len(warning) == 1 and "damaged.pt.corrupt" in warning[0]
+    assert (tmp_path / "damaged.pt.corrupt").read_bytes() == original
+    assert again.summary["resumed_from_epoch"] is None
+    same_epochs(again, fresh)
+
+
+def test_checkpoints_are_spaced_and_change_no_result(split, tmp_path):
+    run = RESUME_RUNS["zero"]
+    every = resumable(run, split, tmp_path / "every.pt")
+    saves = []
+    real = stability_mod.save_torch
+    mp = pytest.MonkeyPatch()
+    mp.setattr(stability_mod, "save_torch", lambda path, obj: (saves.append(obj["epoch"]), real(path, obj)))
+    try:
+        spaced = resumable(run, split, tmp_path / "spaced.pt", checkpoint_every=2, checkpoint_min_interval_s=0)
+        assert saves == [2, 4, 5]  # every second epoch, and the last
+        saves.clear()
+        resumable(run, split, tmp_path / "timed.pt", checkpoint_min_interval_s=3600)
+        assert saves == [5]  # the interval is longer than the run: only the last epoch
+    finally:
+        mp.undo()
+    same_epochs(spaced, every)
+    same_state(final_state(tmp_path / "spaced.pt"), final_state(tmp_path / "every.pt"))

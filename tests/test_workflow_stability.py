@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pandas as pd
 import pytest
+import torch
 
 from conftest import copy_workflow, job_counts, load_preset, snakemake, write_config
 
@@ -155,3 +161,50 @@ def test_gpu_preset_plans_every_run_on_cpu(tmp_path):
             gs["train"]["lr_milestones"]) == ("adam", 0.001, 128, 325, [150, 300])
     assert [layer["prune_frac"] for layer in gs["layers"]] == [0.25, 0.4, 0.25, 0.95]
     assert [layer["start_epoch"] - 1 for layer in gs["layers"]] == [7, 8, 9, 10]  # the paper's 0-based epochs
+
+
+# --------------------------------------------------------------------------- resume
+
+KILLED = copy.deepcopy(TINY)
+KILLED["study"] = "killed-stability"
+KILLED["data"]["max_train"] = None  # all 1257 images: epochs slow enough to kill mid-run
+KILLED["hyperparameters"]["dropout"] = 0.2  # exercises the restored global RNG
+KILLED["train"] = {"checkpoint_min_interval_s": 0}  # a checkpoint every epoch, to be killed after
+KILLED["generalization_stability"]["train"] = dict(TINY["generalization_stability"]["train"], epochs=20)
+KILLED_RUN = "smallest-p1-s0"
+
+
+def test_a_killed_run_resumes_to_the_same_epochs(tmp_path):
+    straight, killed = copy_workflow(tmp_path / "straight"), copy_workflow(tmp_path / "killed")
+    target = f"results/killed-stability/stability/runs/{KILLED_RUN}/summary.json"
+    for root in (straight, killed):
+        write_config(root / "killed.yaml", KILLED)
+    snakemake(straight, target, "--cores", "1", "--configfile", "killed.yaml")
+
+    checkpoint = killed / "results" / "killed-stability" / "checkpoints" / "stability" / KILLED_RUN / "in_progress.pt"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", target, "--cores", "1", "--configfile", "killed.yaml"],
+        cwd=killed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline, epoch = time.time() + 240, 0
+    while epoch < 5 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+        if checkpoint.exists():
+            try:
+                epoch = torch.load(checkpoint, weights_only=True)["epoch"]
+            except (OSError, RuntimeError, EOFError, KeyError):
+                pass  # replaced while being read; try again
+    os.killpg(process.pid, signal.SIGKILL)  # snakemake and the run's job with it
+    process.wait()
+    assert 5 <= epoch < 20, "the run finished or never checkpointed before it could be killed"
+    assert not (killed / target).exists()
+
+    snakemake(killed, "--unlock", "--configfile", "killed.yaml")
+    snakemake(killed, target, "--cores", "1", "--configfile", "killed.yaml")
+    summary = json.loads((killed / target).read_text())
+    assert summary["resumed_from_epoch"] >= 5
+    assert not checkpoint.exists()
+    epochs = [pd.read_csv(root / target.replace("summary.json", "epochs.csv")).drop(columns="wall_time_s")
+              for root in (straight, killed)]
+    pd.testing.assert_frame_equal(*epochs, check_exact=True)
+    assert len(epochs[0]) == 20 and epochs[0]["pruned_epoch"].sum() == 3

@@ -35,14 +35,23 @@ filters, and in ``zero`` mode their BatchNorm gamma and beta (held at zero too) 
 running statistics (not zeroed), get back the values saved at the event before the next
 batch after the hold (Fig. D2); without it training resumes from the held values and can
 regrow them (Fig. 5).
+
+Resume: ``train_run`` with a ``checkpoint`` path writes, every ``checkpoint_every``
+epochs (spaced by ``checkpoint_min_interval_s`` seconds) and at the last one, the whole
+state of the run: weights, optimizer, LR schedule, the generator, the global RNG, the
+log so far and the pruner's or noise control's state (masks, targeted filters, holds in
+progress and their saved values). A rerun with the same settings continues from it and
+ends, on the same device, bit-identical to an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 from typing import Callable
 
 import pandas as pd
@@ -51,7 +60,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .stability_analysis import STRUCTURED_TARGETS, TARGETS, instability, run_outcome, stability_percent
-from .train import DeviceData, evaluate, make_optimizer, model_for, resolve_device, set_determinism
+from .io import save_torch
+from .numerics import configure_numerics
+from .train import DeviceData, _read_checkpoint, evaluate, make_optimizer, model_for, resolve_device
 
 Masks = dict[str, torch.Tensor]
 
@@ -264,6 +275,14 @@ class SchedulePruner:
     def after_step(self) -> None:
         apply_masks(self.model, self.masks)
 
+    def state_dict(self) -> dict:
+        return {"alive": self.alive, "masks": self.masks}
+
+    def load_state_dict(self, state: dict) -> None:
+        params = dict(self.model.named_parameters())
+        self.alive = {name: alive.clone() for name, alive in state["alive"].items()}
+        self.masks = {name: mask.to(params[name].device) for name, mask in state["masks"].items()}
+
 
 # --------------------------------------------------------------------------- noise control
 
@@ -367,6 +386,20 @@ class NoiseControl:
                 self._end(layer)
         self.active = bool(self.held)
 
+    def state_dict(self) -> dict:
+        """Everything a hold in progress needs to go on after a resume; the noise itself is
+        drawn from the generator, whose state the run saves."""
+        return {"targeted": self.targeted, "held": self.held, "saved": self.saved, "remaining": self.remaining,
+                "active": self.active}
+
+    def load_state_dict(self, state: dict) -> None:
+        devices = {layer.name: layer.conv.weight.device for layer in self.layers}
+        self.targeted = {name: t.clone() for name, t in state["targeted"].items()}
+        self.held = {name: idx.clone() for name, idx in state["held"].items()}
+        self.saved = {key: v.to(devices[key.split("|")[0]]) for key, v in state["saved"].items()}
+        self.remaining = {name: int(n) for name, n in state["remaining"].items()}
+        self.active = bool(state["active"])
+
 
 # --------------------------------------------------------------------------- one run
 
@@ -375,6 +408,12 @@ class NoiseControl:
 class RunResult:
     epochs: list[dict]
     summary: dict
+
+
+def _fingerprint(run: dict, settings: dict, model_cfg: dict, architecture: dict, numerics: dict) -> str:
+    # what is trained; not the device (a GPU job's cuda:<index> may differ on a rerun)
+    return json.dumps({"run": run, "settings": settings, "model": model_cfg, "architecture": architecture,
+                       "numerics": numerics}, sort_keys=True, default=str)
 
 
 def train_run(
@@ -386,12 +425,17 @@ def train_run(
     device: str,
     deterministic: bool,
     log: Callable[[str], None] = print,
+    fp32_precision: str = "ieee",
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 1,
+    checkpoint_min_interval_s: float = 0.0,
 ) -> RunResult:
     """Train one run of a study (``run`` from stability_analysis.plan_runs) with the
     study's recipe (``settings``: the generalization_stability section), pruning or
     holding its targeted layers on schedule, and log every epoch: train/test loss and
-    accuracy, and at a pruning epoch the test accuracy just before and just after."""
-    set_determinism(deterministic)
+    accuracy, and at a pruning epoch the test accuracy just before and just after.
+    With ``checkpoint``, resume from it and keep it up to date (module docstring)."""
+    numerics = configure_numerics(deterministic, fp32_precision)
     dev = resolve_device(device)
     data = DeviceData.from_split(split, dev)
     recipe = settings["train"]
@@ -411,6 +455,26 @@ def train_run(
         n = settings["noise"]
         noise = NoiseControl(model, layers, run["target"], settings["score"], run["mode"], n["batches"], n["filters"],
                              n["restore"], generator)
+    rows, elapsed, resumed_from = [], 0.0, None
+    fingerprint = _fingerprint(run, settings, model_cfg, architecture, numerics)
+    state = _read_checkpoint(Path(checkpoint), log) if checkpoint is not None else None
+    if state is not None:
+        if state.get("fingerprint") == fingerprint:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            generator.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+            if dev.type == "cuda" and state.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(state["cuda_rng"], dev)
+            if pruner is not None:
+                pruner.load_state_dict(state["pruner"])
+            if noise is not None:
+                noise.load_state_dict(state["noise"])
+            rows, elapsed, resumed_from = state["epochs"], state["elapsed"], state["epoch"]
+            log(f"resumed from {checkpoint} at epoch {resumed_from}")
+        else:
+            log(f"ignoring {checkpoint}: it belongs to other settings")
     counts = {layer.name: (layer.conv.out_channels if run.get("target") != "magnitude" else layer.conv.weight.numel())
               for layer in layers}
     log(f"run {run} on {dev}: {sum(p.numel() for p in model.parameters())} parameters; targeted layers "
@@ -419,8 +483,9 @@ def train_run(
            or "none"))
 
     n, batch_size, eval_bs = len(data.y_train), recipe["batch_size"], recipe["eval_batch_size"]
-    rows, started = [], time.perf_counter()
-    for epoch in range(1, recipe["epochs"] + 1):
+    started = time.perf_counter() - elapsed
+    last_checkpoint = time.perf_counter()
+    for epoch in range(len(rows) + 1, recipe["epochs"] + 1):
         model.train()
         order = torch.randperm(n, generator=generator).to(dev)
         for start in range(0, n, batch_size):
@@ -461,6 +526,20 @@ def train_run(
         if not math.isfinite(row["train_loss"]):
             raise StabilityError(f"run diverged at epoch {epoch} (training loss {row['train_loss']}); lower the "
                                  "learning rate (generalization_stability.train.lr)")
+        # The last epoch is checkpointed too: a kill before the outputs are written loses
+        # no training. Spaced in time as train_model's: a kill loses at most the interval.
+        due = (epoch % checkpoint_every == 0
+               and time.perf_counter() - last_checkpoint >= checkpoint_min_interval_s)
+        if checkpoint is not None and (due or epoch == recipe["epochs"]):
+            last_checkpoint = time.perf_counter()
+            save_torch(checkpoint, dict(
+                fingerprint=fingerprint, model=model.state_dict(), optimizer=optimizer.state_dict(),
+                schedule=schedule.state_dict(), generator=generator.get_state(), torch_rng=torch.get_rng_state(),
+                cuda_rng=torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
+                pruner=pruner.state_dict() if pruner is not None else None,
+                noise=noise.state_dict() if noise is not None else None,
+                epoch=epoch, elapsed=row["wall_time_s"], epochs=rows,
+            ))
 
     outcome = run_outcome(pd.DataFrame(rows))
     log(f"mean stability {outcome['mean_stability']:.3f}%, best test acc after pruning "
@@ -476,5 +555,7 @@ def train_run(
         "wall_time_s": time.perf_counter() - started,
         "device": str(dev) if dev.type != "cuda" else torch.cuda.get_device_name(dev),
         "torch_threads": torch.get_num_threads(),
+        "numerics": numerics,
+        "resumed_from_epoch": resumed_from,
     }
     return RunResult(rows, summary)

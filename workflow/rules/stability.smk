@@ -6,7 +6,7 @@
 
 
 rule stability_run:
-    """Train one run with pruning during training, logging the test accuracy just before and just after every pruning event."""
+    """Train one run with pruning during training, logging the test accuracy just before and just after every pruning event; it resumes from results/<study>/checkpoints/stability/<run>/ after a kill."""
     input:
         split=rules.prepare_data.output.split,
     output:
@@ -36,6 +36,7 @@ rule stability_run:
         },
         device=config["device"],
         deterministic=config["train"]["deterministic"],
+        fp32_precision=config["train"]["fp32_precision"],
     script:
         "../scripts/stability_run.py"
 
