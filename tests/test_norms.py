@@ -3,6 +3,8 @@
 - ``conv_spectral_norm`` against the explicit operator matrix of a stride-1 circular
   convolution, and against closed forms;
 - ``circular_grids`` on the package's NiN;
+- the 1x1 shortcut of ``conv_spectral_norm`` bit for bit against the per-frequency
+  computation, and every norms measure of a NiN against values from before it;
 - every spectral / over-margin measure (Jiang et al. 2020, papers.md §1.6) and its
   ``_fft`` variant by hand on small networks with known weights and a known margin;
 - registered equation numbers and orientations;
@@ -233,6 +235,65 @@ def test_conv_spectral_norm_1x1_is_matrix_norm(grid):
     assert conv_spectral_norm(r, grid).item() == pytest.approx(sigma_max(r[:, :, 0, 0]), rel=1e-12)
 
 
+@torch.no_grad()
+def per_frequency_norm(kernel: torch.Tensor, grid) -> torch.Tensor:
+    """Sedghi et al.'s computation for any kernel, kept here as the reference for the
+    library's 1x1 shortcut: the kernel wrapped onto the grid, its 2-D DFT, the largest
+    singular value over all h * w frequencies."""
+    out_c, in_c, kh, kw = kernel.shape
+    h, w = grid
+    wrapped = torch.zeros(out_c, in_c, h, w, dtype=kernel.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            wrapped[:, :, i % h, j % w] += kernel[:, :, i, j]
+    return torch.linalg.matrix_norm(torch.fft.fft2(wrapped).permute(2, 3, 0, 1), ord=2).max()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("shape", [(1, 1), (2, 5), (7, 3), (16, 16), (10, 24), (40, 40)])
+@pytest.mark.parametrize("grid", [(1, 1), (2, 2), (4, 4), (5, 3), (8, 8), (16, 16), (17, 34), (34, 34)])
+def test_conv_spectral_norm_1x1_equals_per_frequency_bit_for_bit(dtype, shape, grid):
+    # The shortcut takes one SVD of the (out, in) matrix; the DFT of a kernel that is
+    # zero off tap (0, 0) is exactly that matrix at every frequency, so nothing but the
+    # SVD's input order differs, and the value is the same to the last bit.
+    k = random_kernel((*shape, 1, 1), seed=shape[0] * 97 + shape[1] * 13 + grid[0] * 7 + grid[1]).to(dtype)
+    got, expected = conv_spectral_norm(k, grid), per_frequency_norm(k, grid)
+    assert got.dtype == expected.dtype == dtype and got.dim() == 0
+    assert torch.equal(got, expected), (got.item(), expected.item())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    out_c=st.integers(1, 12),
+    in_c=st.integers(1, 12),
+    h=st.integers(1, 20),
+    w=st.integers(1, 20),
+    scale=st.sampled_from([1e-3, 1.0, 1e3]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_conv_spectral_norm_1x1_property_per_frequency(out_c, in_c, h, w, scale, seed):
+    k = scale * random_kernel((out_c, in_c, 1, 1), seed)
+    assert torch.equal(conv_spectral_norm(k, (h, w)), per_frequency_norm(k, (h, w)))
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 0), (2, 0), (3, 0), (1, 1), (2, 1), (3, 1), (1, "same")])
+def test_conv_spectral_norm_1x1_strided_and_padded_layer(stride, padding):
+    # A 1x1 layer's grid is its input size plus its zero padding (stride plays no part
+    # in the grid or the value): the shortcut gives the per-frequency value on that
+    # grid, and for a 1x1 conv it is the layer's exact operator norm, stride and zero
+    # padding included (the layer applies M at a subset of the pixels, and zeros).
+    n, c_in, c_out = 5, 3, 4
+    conv = nn.Conv2d(c_in, c_out, 1, stride=stride, padding=padding, bias=False).double()
+    grid = circular_grids(nn.Sequential(conv), torch.zeros(1, c_in, n, n, dtype=torch.float64))["0.weight"]
+    pad = 1 if padding == 1 else 0
+    assert grid == (n + 2 * pad, n + 2 * pad)
+    k = conv.weight.detach()
+    assert torch.equal(conv_spectral_norm(k, grid), per_frequency_norm(k, grid))
+    basis = torch.eye(c_in * n * n, dtype=torch.float64).view(-1, c_in, n, n)
+    layer = conv(basis).detach().reshape(c_in * n * n, -1).T  # the layer's operator matrix
+    assert sigma_max(layer) == pytest.approx(conv_spectral_norm(k, grid).item(), rel=1e-12)
+
+
 def test_conv_spectral_norm_2x2_by_hand():
     # k = [[1, -2], [3, 4]] on a 2x2 grid: DFT K(f1, f2) = sum k[a, b] (-1)^(f1 a + f2 b):
     #   (0,0): 1 - 2 + 3 + 4 = 6   (0,1): 1 + 2 + 3 - 4 = 2
@@ -394,6 +455,77 @@ def test_norms_context_grids_and_fft_spec_on_nin(fold_bn):
             assert ctx.spec_fft[l].item() == pytest.approx(explicit_norm(k, ctx.grids[name]) ** 2, rel=1e-9)
     assert [k.shape[-1] for k in ctx.kernels.values()] == [3, 1, 1] * 3 + [1]
 
+
+def cifar_shaped_nin(batchnorm: bool):
+    """A small NiN on CIFAR-shaped random data (3x32x32): grids 34, 16, 18, 8, 10, 4, 4."""
+    torch.manual_seed(0)
+    kw = dict(in_channels=3, num_classes=10, image_size=32, depth=3, width=1.5, batchnorm=batchnorm, dropout=0.0)
+    model, init = build_model("nin", **kw).eval(), build_model("nin", **kw).eval()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 10, (16,), generator=g)
+    return model, init, make_data(x, y, 10, mean=120.0, std=60.0)
+
+
+# Every norms measure of cifar_shaped_nin(batchnorm=True), fold_bn, computed with the
+# per-frequency conv_spectral_norm (before its 1x1 shortcut) on an x86-64 CPU with torch
+# 2.13, where the shortcut reproduces each value bit for bit.
+NIN_BEFORE_SHORTCUT = {
+    "params": 3900.0,
+    "inverse_margin": 4.909496278774237,
+    "log_prod_of_fro_over_margin": 15.318472860290068,
+    "log_prod_of_fro": 13.727301514627454,
+    "log_sum_of_fro_over_margin": 3.8344323790230526,
+    "log_sum_of_fro": 3.675315244456791,
+    "fro_dist": 78.02663394289206,
+    "param_norm": 39.58668452480319,
+    "path_norm_over_margin": 2.1357710347244416,
+    "path_norm": 0.43502854742109776,
+    "l2": 6.291795016114494,
+    "l2_dist": 8.833268587725161,
+    "log_spec_init_main": 4.856670073625551,
+    "log_spec_orig_main": 4.176594617427425,
+    "log_prod_of_spec_over_margin": 0.31765811630805674,
+    "log_prod_of_spec": -1.2735132293545575,
+    "fro_over_spec": 47.41489885365598,
+    "log_sum_of_spec_over_margin": 2.3343509046248516,
+    "log_sum_of_spec": 2.17523377005859,
+    "dist_spec_init": 18.603180052298292,
+    "log_spec_init_main_fft": 7.814110213033534,
+    "log_spec_orig_main_fft": 7.135225848211302,
+    "log_prod_of_spec_over_margin_fft": 3.6305161682187794,
+    "log_prod_of_spec_fft": 2.0393448225561652,
+    "fro_over_spec_fft": 33.27178298581496,
+    "log_sum_of_spec_over_margin_fft": 2.665636709815924,
+    "log_sum_of_spec_fft": 2.5065195752496625,
+    "dist_spec_init_fft": 25.687902057118237,
+}
+
+
+def test_nin_norms_unchanged_by_the_1x1_shortcut():
+    # Weight-only measures: rel 1e-12, room for another machine's LAPACK rounding in the
+    # double-precision SVDs (the weights themselves come from the seeded float32 init).
+    # Measures of the margin or the path norm also carry the float32 forward pass, whose
+    # convolution kernels differ between CPUs by ~1e-7 of a logit: rel 1e-5 there. The
+    # bit-for-bit comparison is the next test, against the reference in the same run.
+    values = norms(*cifar_shaped_nin(batchnorm=True))
+    assert set(values) == set(NIN_BEFORE_SHORTCUT)
+    for name, before in NIN_BEFORE_SHORTCUT.items():
+        forward = name in OVER_MARGIN or name.startswith("path_norm")
+        assert values[name] == pytest.approx(before, rel=1e-5 if forward else 1e-12), name
+
+
+@pytest.mark.parametrize("batchnorm", [True, False])
+@pytest.mark.parametrize("fold_bn", [True, False])
+def test_nin_norms_bit_identical_to_per_frequency(batchnorm, fold_bn, monkeypatch):
+    model, init, data = cifar_shaped_nin(batchnorm)
+    shortcut = norms(model, init, data, fold_bn=fold_bn)
+    calls = []
+    monkeypatch.setattr("prunability.measures.norms.conv_spectral_norm", lambda k, grid: calls.append(k.shape) or per_frequency_norm(k, grid))
+    reference = norms(model, init, data, fold_bn=fold_bn)
+    assert len(calls) == 2 * 10 and sum(shape[-1] == 1 for shape in calls) == 2 * 7  # W and W - W^0, 7 of 10 convs 1x1
+    assert shortcut.keys() == reference.keys()
+    assert {k: v for k, v in shortcut.items() if v != reference[k]} == {}
 
 # =========================================================================== measures by hand: a Linear net
 #

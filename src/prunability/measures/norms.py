@@ -52,6 +52,13 @@ def conv_spectral_norm(kernel: torch.Tensor, grid: tuple[int, int]) -> torch.Ten
     on a ``grid`` = (h, w) input (Sedghi et al. 2019). Taps beyond the grid wrap around,
     as they do in a circular convolution."""
     out_c, in_c, kh, kw = kernel.shape
+    if kh == kw == 1:
+        # The DFT of a 1x1 kernel is kernel[:, :, 0, 0] at every frequency, whatever the
+        # grid, so one SVD is the max over all of them. Taken as complex, as fft2 returns
+        # it, so the value is bit for bit the per-frequency one (a real SVD can differ in
+        # the last bit).
+        matrix = kernel[:, :, 0, 0]
+        return torch.linalg.matrix_norm(torch.complex(matrix, torch.zeros_like(matrix)), ord=2)
     h, w = grid
     wrapped = torch.zeros(out_c, in_c, h, w, dtype=kernel.dtype, device=kernel.device)
     for i in range(kh):
