@@ -35,7 +35,7 @@ from torch import nn
 
 from .io import InputFileError, load_torch, save_torch
 from .models import build_model
-from .numerics import configure_numerics
+from .numerics import configure_numerics, set_determinism  # noqa: F401 (importable here, as before numerics.py)
 from .pruning import prunable_weights
 
 CE_MILESTONES = (0.1, 0.01)  # Jiang's optimization-speed thresholds
