@@ -29,6 +29,7 @@ include: "workflow/rules/double_descent.smk"
 include: "workflow/rules/stability.smk"
 include: "workflow/rules/corruptions.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/export.smk"
 
 
 # On a cluster these run on the submitting machine, not through the queue: the
