@@ -439,6 +439,34 @@ def filled_and_validated(config: dict, validate: Callable[[dict], None], schema_
     return filled
 
 
+def schema_validate(config: dict) -> None:
+    """The schema's check of a configuration by jsonschema, as Snakemake's validate does
+    it (for the package's commands that run without Snakemake)."""
+    import jsonschema
+
+    with open(SCHEMA_PATH, encoding="utf-8") as f:
+        jsonschema.Draft202012Validator(yaml.safe_load(f)).validate(config)
+
+
+def merged(base: dict, update: dict) -> dict:
+    """Snakemake's rule for several --configfile: later files update earlier ones key by key."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else copy.deepcopy(value)
+    return out
+
+
+def load_preset(paths: list[str | Path], validate: Callable[[dict], None] | None = None) -> dict:
+    """The configuration of ``--configfile paths...``: the files merged as Snakemake merges
+    them, the schema's defaults filled, and checked by ``validate`` when one is given."""
+    config: dict = {}
+    for path in paths:
+        if not Path(path).is_file():
+            raise ConfigError(f"configuration file {str(path)!r} does not exist")
+        config = merged(config, load_config_file(path))
+    return filled_and_validated(config, validate) if validate else with_defaults(config)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m prunability.config FILE...``: read each configuration file strictly
     and check it as the workflow does (schema, defaults, cross-field checks), without
@@ -447,15 +475,10 @@ def main(argv: list[str] | None = None) -> int:
     Prints "ok" or the problem per file; exit status 1 on any."""
     import sys
 
-    import jsonschema
-
-    schema = SCHEMA_PATH
-    with open(schema, encoding="utf-8") as f:
-        validator = jsonschema.Draft202012Validator(yaml.safe_load(f))
     failed = False
     for path in argv if argv is not None else sys.argv[1:]:
         try:
-            filled_and_validated(load_config_file(path), validator.validate, schema)
+            filled_and_validated(load_config_file(path), schema_validate)
             print(f"{path}: ok")
         except Exception as error:  # report every file, then fail
             failed = True

@@ -47,7 +47,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .config import SCHEMA_PATH, ConfigError, cell_hyperparameters, load_config_file, parse_cell, with_defaults
+from .config import SCHEMA_PATH, ConfigError, cell_hyperparameters, load_preset, parse_cell
 
 REPO = SCHEMA_PATH.parents[2]
 # What an image costs depends on what is done with it (and at which batch size):
@@ -88,23 +88,6 @@ ASSUMED_DEVICE = {
 
 
 # --------------------------------------------------------------------------- the preset
-
-
-def merge(base: dict, update: dict) -> dict:
-    """Snakemake's rule for several --configfile: later files update earlier ones key by key."""
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else copy.deepcopy(value)
-    return out
-
-
-def load_preset(paths: list[str]) -> dict:
-    config: dict = {}
-    for path in paths:
-        if not Path(path).is_file():
-            raise ConfigError(f"configuration file {path!r} does not exist")
-        config = merge(config, load_config_file(path))
-    return with_defaults(config)
 
 
 def data_shape(config: dict, root: Path) -> tuple[int, int, tuple[int, int, int], int, str]:
