@@ -418,3 +418,23 @@ def test_a_key_given_twice_is_rejected_naming_the_line(e2e):
     assert re.search(r"invalid configuration: \S*twice\.yaml, line 6, column 1: key 'train' given twice \(first on line 4\)",
                      result.stdout + result.stderr)
     assert not (root / "results" / "twice").exists()
+
+
+def test_sensitivity_remeasures_a_subset(e2e):
+    """The same settings give the study's values back bit for bit (no tau moves); another
+    setting is applied and written next to the study."""
+    root, results = e2e
+    command = [sys.executable, "-m", "prunability.sensitivity", str(results), "--configfile", str(root / "e2e.yaml"),
+               "--family", "norms", "--models", "3"]
+    # 0.1: the study's setting (the schema's default)
+    same = subprocess.run([*command, "--set", "margin_quantile=0.1"], capture_output=True, text=True, cwd=root)
+    assert same.returncode == 0, same.stderr
+    table = pd.read_csv(results / "sensitivity" / "norms-margin_quantile=0.1.csv")
+    assert (table["tau_change"].fillna(0) == 0).all() and (table["largest_value_change"].fillna(0) == 0).all()
+    assert (table["n_models"] == 3).all()  # three of the four converged models
+    other = subprocess.run([*command, "--set", "margin_quantile=0.5"], capture_output=True, text=True, cwd=root)
+    assert other.returncode == 0, other.stderr
+    moved = pd.read_csv(results / "sensitivity" / "norms-margin_quantile=0.5.csv").set_index("measure")
+    assert moved.loc["inverse_margin", "largest_value_change"] > 0 and moved.loc["params", "largest_value_change"] == 0
+    bad = subprocess.run([*command, "--set", "margin_quantile=2"], capture_output=True, text=True, cwd=root)
+    assert bad.returncode == 2 and "margin_quantile" in bad.stderr
