@@ -1,0 +1,130 @@
+"""A finished study's results as a Markdown page, written from its own tables.
+
+    python -m prunability.results_page results/<study> --out docs/results/<study>.md
+
+The page states the study's answer (each claim's verdict with its value and interval),
+the population (models, converged, the spread of the gap, the seed oracle), every
+measure's Kendall tau and granulated Psi against the main target with their bootstrap
+intervals, the seed spread of each measure where the study has replicates, and the
+platform the run was made on. Every number on it is read from ``table.csv`` and
+``stats/``: rerun the study, rerun this, and the page follows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["results_page", "main"]
+
+
+def _f(value, digits: int = 2) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _interval(low, high) -> str:
+    return f"[{_f(low)}, {_f(high)}]" if _f(low) and _f(high) else ""
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])
+
+
+def _platforms(study: Path) -> list[str]:
+    path = study / "platform.json"
+    if not path.is_file():
+        return ["not recorded by this run"]
+    record = json.loads(path.read_text())
+    entries = record.get("platforms", [record]) if isinstance(record, dict) else record
+    lines = []
+    for entry in entries:
+        platform = entry.get("platform", entry)
+        keys = ("cpu_model", "cpu_capability", "torch", "numpy", "python", "torch_threads", "cuda_device")
+        described = ", ".join(f"{k} {platform[k]}" for k in keys if platform.get(k) not in (None, ""))
+        cells = entry.get("cells")
+        lines.append(described + (f" ({len(cells)} models)" if cells else ""))
+    return lines or ["not recorded by this run"]
+
+
+def results_page(study: Path, target: str = "gen.acc_gap") -> str:
+    table = pd.read_csv(study / "table.csv")
+    stats = study / "stats"
+    summary = pd.read_csv(stats / "summary.csv")
+    claims = pd.read_csv(stats / "claims.csv")
+    converged = table["is.converged"].eq(True)
+    gap = table.loc[converged, target]
+    lines = [f"# Results: {study.name}", "",
+             f"Written by `python -m prunability.results_page` from `results/{study.name}`; every number below is read from "
+             "the run's `table.csv` and `stats/`.", "",
+             "## The answer", "",
+             _markdown(pd.DataFrame({
+                 "claim": claims["claim"], "statistic": claims["statistic"],
+                 "value": [_f(v) for v in claims["value"]],
+                 "95% interval": [_interval(a, b) for a, b in zip(claims["ci_low"], claims["ci_high"])],
+                 "verdict": claims["verdict"]})), "",
+             "## The population", "",
+             f"- {len(table)} models, {int(converged.sum())} converged (used by the statistics)",
+             f"- {target}: {_f(gap.min(), 3)} to {_f(gap.max(), 3)}, median {_f(gap.median(), 3)}"]
+    oracle_path = stats / "seed_oracle.csv"
+    oracle = pd.read_csv(oracle_path) if oracle_path.is_file() else pd.DataFrame()
+    oracle = oracle[oracle["target"] == target] if len(oracle) else oracle
+    for row in oracle.itertuples(index=False):
+        lines.append(f"- seed oracle ({row.replicate_a} against {row.replicate_b}, {row.n_used} cells): "
+                     f"tau {_f(row.tau_a)}, Psi {_f(row.Psi)}: how well one seed's gaps rank the other's; "
+                     "no measure can be told apart from seed noise above it")
+    rows = summary[summary["target"] == target].sort_values("tau_a", ascending=False)
+    lines += ["", f"## Every measure against {target}", "",
+              "Kendall's tau (tau-a) and granulated Psi over the converged models, with 95% percentile "
+              "bootstrap intervals (models resampled).", "",
+              _markdown(pd.DataFrame({
+                  "measure": rows["measure"], "models": rows["n_used"],
+                  "tau": [_f(v) for v in rows["tau_a"]],
+                  "tau interval": [_interval(a, b) for a, b in zip(rows["tau_a_low"], rows["tau_a_high"])],
+                  "Psi": [_f(v) for v in rows["Psi"]],
+                  "Psi interval": [_interval(a, b) for a, b in zip(rows["Psi_low"], rows["Psi_high"])]}))]
+    spread_path = stats / "replicate_spread.csv"
+    spread = pd.read_csv(spread_path) if spread_path.is_file() else pd.DataFrame()
+    spread = spread[spread["target"] == target] if len(spread) else spread
+    if len(spread):
+        spread = spread.set_index("measure").loc[[m for m in rows["measure"] if m in set(spread["measure"])]]
+        lines += ["", "## Within each seed", "",
+                  "Kendall's tau computed within each seed's models: the range over the seeds.", "",
+                  _markdown(pd.DataFrame({
+                      "measure": spread.index, "seeds": spread["tau_a_n"],
+                      "tau min": [_f(v) for v in spread["tau_a_min"]], "tau max": [_f(v) for v in spread["tau_a_max"]],
+                      "Psi min": [_f(v) for v in spread["Psi_min"]], "Psi max": [_f(v) for v in spread["Psi_max"]]}))]
+    lines += ["", "## Platform", "", *[f"- {line}" for line in _platforms(study)], ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m prunability.results_page", description=__doc__.split("\n\n")[0])
+    parser.add_argument("study_dir", help="results/<study> of a finished run")
+    parser.add_argument("--out", help="write the page here (default: print it)")
+    parser.add_argument("--target", default="gen.acc_gap",
+                        help="the target of the tau and Psi tables (default gen.acc_gap, the schema's main_target)")
+    args = parser.parse_args(argv)
+    study = Path(args.study_dir)
+    missing = [p for p in (study / "table.csv", study / "stats" / "summary.csv", study / "stats" / "claims.csv") if not p.is_file()]
+    if missing:
+        print(f"error: {', '.join(map(str, missing))} missing: run the study to the end first", file=sys.stderr)
+        return 2
+    page = results_page(study, args.target)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(page)
+    else:
+        print(page)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

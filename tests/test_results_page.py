@@ -1,0 +1,50 @@
+"""prunability.results_page: a study's page is its own tables, number for number."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from prunability.results_page import main, results_page
+
+
+def write_study(root):
+    study = root / "results" / "toy"
+    (study / "stats").mkdir(parents=True)
+    pd.DataFrame({"model": ["a", "b", "c"], "is.converged": [True, True, False],
+                  "gen.acc_gap": [0.10, 0.30, 0.90]}).to_csv(study / "table.csv", index=False)
+    pd.DataFrame({"measure": ["prunability", "l2"], "target": ["gen.acc_gap"] * 2, "n_used": [2, 2],
+                  "tau_a": [0.25, 0.5], "tau_a_low": [-0.125, 0.0], "tau_a_high": [0.75, 1.0],
+                  "Psi": [0.125, float("nan")], "Psi_low": [0.0, float("nan")], "Psi_high": [0.5, float("nan")]}
+                 ).to_csv(study / "stats" / "summary.csv", index=False)
+    pd.DataFrame({"claim": ["K3", "K2"], "statistic": ["tau of prunability", "definition"], "value": [0.25, None],
+                  "ci_low": [-0.125, None], "ci_high": [0.75, None], "verdict": ["not supported", "not tested"]}
+                 ).to_csv(study / "stats" / "claims.csv", index=False)
+    pd.DataFrame({"target": ["gen.acc_gap"], "pair": ["0-1"], "replicate_a": ["seed 0"], "replicate_b": ["seed 1"],
+                  "n_used": [12], "tau_a": [0.8125], "Psi": [0.625]}).to_csv(study / "stats" / "seed_oracle.csv", index=False)
+    return study
+
+
+def test_the_page_holds_the_tables_numbers(tmp_path):
+    study = write_study(tmp_path)
+    page = results_page(study)
+    assert "| K3 | tau of prunability | 0.25 | [-0.12, 0.75] | not supported |" in page
+    assert "| K2 | definition |  |  | not tested |" in page
+    assert "3 models, 2 converged" in page
+    assert "gen.acc_gap: 0.100 to 0.300, median 0.200" in page  # the unconverged model's 0.9 left out
+    assert "seed oracle (seed 0 against seed 1, 12 cells): tau 0.81, Psi 0.62" in page
+    rows = [line for line in page.splitlines() if line.startswith("| l2 |") or line.startswith("| prunability |")]
+    assert rows == ["| l2 | 2 | 0.50 | [0.00, 1.00] |  |  |", "| prunability | 2 | 0.25 | [-0.12, 0.75] | 0.12 | [0.00, 0.50] |"]
+    assert "not recorded by this run" in page
+
+
+def test_the_platform_and_the_cli(tmp_path, capsys):
+    study = write_study(tmp_path)
+    (study / "platform.json").write_text(json.dumps({"platforms": [
+        {"platform": {"cpu_model": "Some CPU", "torch": "2.13.0", "torch_threads": 1}, "cells": ["a", "b"]}]}))
+    out = tmp_path / "docs" / "toy.md"
+    assert main([str(study), "--out", str(out)]) == 0
+    assert "- cpu_model Some CPU, torch 2.13.0, torch_threads 1 (2 models)" in out.read_text()
+    assert main([str(tmp_path / "nothing")]) == 2
+    assert "missing: run the study to the end first" in capsys.readouterr().err
