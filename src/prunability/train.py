@@ -36,6 +36,7 @@ from torch import nn
 from .io import InputFileError, load_torch, save_torch
 from .models import build_model
 from .numerics import configure_numerics, set_determinism  # noqa: F401 (importable here, as before numerics.py)
+from .platform import describe
 from .pruning import prunable_weights
 
 CE_MILESTONES = (0.1, 0.01)  # Jiang's optimization-speed thresholds
@@ -387,6 +388,8 @@ def train_model(
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
         "torch_threads": torch.get_num_threads(),
         "numerics": numerics,
+        # the machine and software of this run (of its last part, if it resumed elsewhere)
+        "platform": describe(device),
         "resumed_from_epoch": resumed_from,
     }
     final_state = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}

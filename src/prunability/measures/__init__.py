@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..io import InputFileError
+from ..platform import describe
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,8 @@ def compute_family(
         "details": details,
         "measure_time_s": timings,
         "wall_time_s": time.perf_counter() - started,
+        # the machine and software the values were computed on (read only; it changes none)
+        "platform": describe(next(model.parameters(), torch.empty(0)).device),
     }
 
 
