@@ -192,13 +192,33 @@ def test_measures_are_reproducible_run_to_run(e2e):
     snakemake(root, "--cores", "2", "--configfile", "e2e.yaml")  # the later tests expect an up-to-date study
 
 
+def test_the_study_lists_its_platforms(e2e):
+    # Every model was trained and measured here: one platform, every cell with its
+    # training job and each family's job, and the same platform in each record.
+    from prunability.platform import describe
+
+    _, results = e2e
+    study = json.loads((results / "platform.json").read_text())
+    cells = sorted(pd.read_csv(results / "table.csv")["model"])
+    assert study["n_platforms"] == 1 and study["n_models"] == 8 and study["n_unrecorded"] == 0
+    (entry,) = study["platforms"]
+    assert sorted(entry["cells"]) == cells
+    assert all(jobs == ["train", *FAMILIES] for jobs in entry["cells"].values())
+    here = describe("cpu")
+    for key in ("cpu_model", "cpu_flags", "cpu_capability", "torch", "numpy", "python", "kernel"):
+        assert entry["platform"][key] == here[key]
+    assert entry["platform"]["torch_threads"] == 1 and entry["platform"]["device_type"] == "cpu"  # threads: 1 per job
+    assert json.loads((results / "models" / cells[0] / "train.json").read_text())["platform"] == entry["platform"]
+    assert "1 platform(s) in platform.json; 0 records without one" in (results / "logs" / "collect_table.log").read_text()
+
+
 def test_report(e2e):
     root, results = e2e
     result = snakemake(root, "--configfile", "e2e.yaml", "--report", "report.html", timeout=300)
     assert "(ERROR/" not in result.stdout + result.stderr  # docutils errors in a caption, e.g. |P| read as a substitution
     html = (root / "report.html").read_text()
     for name in (*(f"{figure}.png" for figure in FIGURES), "summary.csv", "claims.csv", "completeness.csv", "cmi.csv",
-                 "replicates.csv", "replicate_spread.csv", "seed_oracle.csv", "table.csv"):
+                 "replicates.csv", "replicate_spread.csv", "seed_oracle.csv", "table.csv", "platform.json"):
         assert name in html
     # the report lists a category's entries sorted by their labels: the number gives the reading order
     for number, figure in enumerate(FIGURES, start=1):
