@@ -42,9 +42,12 @@ def test_the_page_holds_the_tables_numbers(tmp_path):
 def test_the_platform_and_the_cli(tmp_path, capsys):
     study = write_study(tmp_path)
     (study / "platform.json").write_text(json.dumps({"platforms": [
-        {"platform": {"cpu_model": "Some CPU", "torch": "2.13.0", "torch_threads": 1}, "cells": ["a", "b"]}]}))
+        {"platform": {"cpu_model": "Some CPU", "torch": "2.13.0", "torch_threads": 1}, "cells": {"a": ["train"], "b": ["train"]}}],
+        "n_unrecorded": 3}))
     out = tmp_path / "docs" / "toy.md"
     assert main([str(study), "--out", str(out)]) == 0
-    assert "- cpu_model Some CPU, torch 2.13.0, torch_threads 1 (2 models)" in out.read_text()
+    page = out.read_text()
+    assert "- cpu_model Some CPU, torch 2.13.0, torch_threads 1 (2 models)" in page
+    assert "- 3 records (jobs) written without a platform record" in page
     assert main([str(tmp_path / "nothing")]) == 2
     assert "missing: run the study to the end first" in capsys.readouterr().err

@@ -39,18 +39,17 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 
 def _platforms(study: Path) -> list[str]:
+    """One line per distinct platform of the study's records (platform.json)."""
     path = study / "platform.json"
-    if not path.is_file():
-        return ["not recorded by this run"]
-    record = json.loads(path.read_text())
-    entries = record.get("platforms", [record]) if isinstance(record, dict) else record
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    keys = ("cpu_model", "cpu_capability", "cuda_device", "torch", "numpy", "python", "torch_threads")
     lines = []
-    for entry in entries:
-        platform = entry.get("platform", entry)
-        keys = ("cpu_model", "cpu_capability", "torch", "numpy", "python", "torch_threads", "cuda_device")
+    for entry in record.get("platforms", []):
+        platform = entry["platform"]
         described = ", ".join(f"{k} {platform[k]}" for k in keys if platform.get(k) not in (None, ""))
-        cells = entry.get("cells")
-        lines.append(described + (f" ({len(cells)} models)" if cells else ""))
+        lines.append(f"{described} ({len(entry['cells'])} models)")
+    if record.get("n_unrecorded"):
+        lines.append(f"{record['n_unrecorded']} records (jobs) written without a platform record")
     return lines or ["not recorded by this run"]
 
 
