@@ -205,7 +205,7 @@ def benchmark(workload: str, names: list[str], repeats: int, epochs: int, folder
     print(f"\n{workload}: {epochs} epochs, medians of {repeats} interleaved runs per configuration; "
           "ratio = time / default's time")
     header = (f"{'configuration':<14} {'thr':>3} {'aten':<8} {'weights':<12} {'=default':<8} {'max |dw|':>9} "
-              f"{'train CE':>10} {'wall s':>7} {'ratio':>6} {'cpu s':>7} {'ratio':>6}  kernels (one probe step)")
+              f"{'train CE':>10} {'wall s':>7} {'ratio':>6} {'cpu s':>7} {'ratio':>6}  kernels (probe epoch)")
     print(header)
     print("-" * len(header))
     groups: dict[str, list[str]] = {}
