@@ -79,11 +79,11 @@ def test_archive_holds_the_study_with_a_manifest_and_a_content_version(exported)
     assert all(name.startswith(f"{top}/") for name in files)
     files = {name.removeprefix(f"{top}/"): data for name, data in files.items()}
     expected = {"DATASHEET.md", "MANIFEST", "export.json", "config.yaml", "table.csv", "measures.csv", "columns.csv",
-                "split/split.json", "split/train.csv", "split/test.csv", "split/label_noise.csv"}
+                "split/split.json", "split/train.csv", "split/test.csv", "split/label_noise.csv", "platform.json"}
     for cell in CELLS:
         expected |= {f"models/{cell}/{name}" for name in ("init.pt", "final.pt", "train.json", "curve.csv")}
         expected |= {f"measures/{cell}/{family}.json" for family in ("norms", "optimization")}
-    assert set(files) == expected  # no platform.json: this study recorded none
+    assert set(files) == expected
 
     # MANIFEST: sha256sum's format, every other file once, each hash right
     lines = files["MANIFEST"].decode().splitlines()
