@@ -52,3 +52,15 @@ def test_the_platform_and_the_cli(tmp_path, capsys):
     assert "- 3 records (jobs) written without a platform record" in page
     assert main([str(tmp_path / "nothing")]) == 2
     assert "missing: run the study to the end first" in capsys.readouterr().err
+
+
+def test_the_fingerprints_are_the_files_sha256(tmp_path):
+    import hashlib
+
+    study = write_study(tmp_path)
+    page = results_page(study)
+    for name in ("table.csv", "stats/claims.csv", "stats/seed_oracle.csv", "stats/summary.csv"):
+        digest = hashlib.sha256((study / name).read_bytes()).hexdigest()[:16]
+        assert f"| `{name}` | `{digest}` |" in page
+    (study / "table.csv").write_text((study / "table.csv").read_text() + "\n")
+    assert results_page(study) != page  # one byte more, another fingerprint

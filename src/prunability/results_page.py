@@ -13,6 +13,7 @@ platform the run was made on. Every number on it is read from ``table.csv`` and
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import sys
@@ -51,6 +52,12 @@ def _platforms(study: Path) -> list[str]:
     if record.get("n_unrecorded"):
         lines.append(f"{record['n_unrecorded']} records (jobs) written without a platform record")
     return lines or ["not recorded by this run"]
+
+
+def _fingerprints(study: Path) -> list[str]:
+    """SHA-256 of table.csv and each stats/*.csv: a rerun matches the run bit for bit if these do."""
+    paths = [study / "table.csv", *sorted((study / "stats").glob("*.csv"))]
+    return [f"| `{p.relative_to(study)}` | `{hashlib.sha256(p.read_bytes()).hexdigest()[:16]}` |" for p in paths]
 
 
 def results_page(study: Path, target: str = "gen.acc_gap") -> str:
@@ -104,7 +111,12 @@ def results_page(study: Path, target: str = "gen.acc_gap") -> str:
                       "measure": spread.index, "seeds": spread["tau_a_n"],
                       "tau min": [_f(v) for v in spread["tau_a_min"]], "tau max": [_f(v) for v in spread["tau_a_max"]],
                       "Psi min": [_f(v) for v in spread["Psi_min"]], "Psi max": [_f(v) for v in spread["Psi_max"]]}))]
-    lines += ["", "## Platform", "", *[f"- {line}" for line in _platforms(study)], ""]
+    lines += ["", "## Platform", "", *[f"- {line}" for line in _platforms(study)],
+              "", "## Fingerprints", "",
+              "The first 16 hex digits of each file's SHA-256. A rerun on the same platform, or after a change "
+              "to the code that should change no number, is identical where these are "
+              "(`sha256sum results/<study>/table.csv results/<study>/stats/*.csv`).", "",
+              "| file | sha256 |", "|---|---|", *_fingerprints(study), ""]
     return "\n".join(lines)
 
 
