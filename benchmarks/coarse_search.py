@@ -1,8 +1,8 @@
 """Would a coarse-then-fine prunability search give the same answers as the exact sweep?
 
 The package sweeps every kept fraction 1, 1 - h, 1 - 2h, ... (h = resolution) until
-each criterion fails, and answers with the robust rule (papers.md §1.3). That costs
-one evaluation per sweep point, most of the measure time (issue 12). A cheaper search
+each criterion fails, and answers with the robust rule (prunability.criteria). That costs
+one evaluation per sweep point, most of the measure time. A cheaper search
 evaluates a coarse grid (every ``--step``), applies the robust rule there, and then
 sweeps only the last coarse bracket at h. This script replays that search on the
 curves a study stored (``pruning_curves.csv``: the exact sweep, every point) and

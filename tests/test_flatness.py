@@ -239,7 +239,7 @@ def test_search_scale_unreachable_targets(iterations):
     iterations=st.integers(1, 30),
 )
 def test_search_scale_bisection_invariants(c, power, target, tol, scale_max, iterations):
-    # Monotone drop(s) = c s^p. S5's rule: the first scale is scale_max / 2, then
+    # Monotone drop(s) = c s^p. Dziugaite et al. 2020's rule: the first scale is scale_max / 2, then
     # upper = s when drop > target, else lower = s, next scale the midpoint; stop at the
     # first |drop - target| < tol or after ``iterations`` steps.
     def drop(s):
@@ -367,7 +367,7 @@ def test_pacbayes_sigma_hits_target_in_closed_form(equal_problem, equal_ctx):
     assert fresh == pytest.approx(PHI(-A_EQUAL / (r.scale * math.sqrt(2))), abs=0.0015)
     # (b) closed-form interval [sigma(0.09), sigma(0.11)], widened by 0.005 in drop for MC error
     assert sigma_for_drop(0.085, A_EQUAL) <= r.scale <= sigma_for_drop(0.115, A_EQUAL)
-    # sigma is not S5's quirk (std = sigma^2): with std sigma^2 = 0.316 the drop would be
+    # sigma is not the std = sigma^2 of Dziugaite et al. 2020's code: with std sigma^2 = 0.316 the drop would be
     # Phi(-1.0195 / (0.3164 sqrt 2)) = Phi(-2.278) = 0.0114, far from the target.
     assert fresh_drop(w, torch.tensor(r.scale**2), 50, seed=1) < 0.02
 

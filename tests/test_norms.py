@@ -5,7 +5,7 @@
 - ``circular_grids`` on the package's NiN;
 - the 1x1 shortcut of ``conv_spectral_norm`` bit for bit against the per-frequency
   computation, and every norms measure of a NiN against values from before it;
-- every spectral / over-margin measure (Jiang et al. 2020, papers.md §1.6) and its
+- every spectral / over-margin measure (Jiang et al. 2020) and its
   ``_fft`` variant by hand on small networks with known weights and a known margin;
 - registered equation numbers and orientations;
 - orientation on two models whose order is known;
@@ -70,7 +70,8 @@ def norms(model, init, data, **overrides) -> dict:
 
 
 def jiang(spec, fro, dist_fro, dist_spec, gamma2) -> dict:
-    """The formulas of papers.md §1.6 (S5) from per-layer quantities derived by hand:
+    """The formulas of Jiang et al. 2020 (as Dziugaite et al. 2020's code computes them)
+    from per-layer quantities derived by hand:
     spec = s_l = sigma_max(W_l)^2, fro = ||W_l||_F^2, dist_fro = ||W_l - W_l^0||_F^2,
     dist_spec = sigma_max(W_l - W_l^0)^2, gamma2 = gamma^2. Written independently of
     the library; the closed-form tests below check it against literal values."""
@@ -805,7 +806,7 @@ def test_fft_measures_equal_formulas_with_explicit_operator_norms():
 # =========================================================================== registry
 
 
-JIANG_EQUATIONS = {  # papers.md §1.6
+JIANG_EQUATIONS = {  # Jiang et al. 2020's equation numbers
     "log_spec_init_main": "29",
     "log_spec_orig_main": "30",
     "log_prod_of_spec_over_margin": "31",

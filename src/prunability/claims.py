@@ -1,4 +1,5 @@
-"""The paper's claims K1-K6 (papers.md §1.2), each tested by one statistic with a verdict.
+"""The paper's claims K1-K6 (paraphrased from the abstract of Kuhn et al. 2021, arXiv v1),
+each tested by one statistic with a verdict.
 
 A verdict needs the whole bootstrap interval on one side of a threshold:
 
@@ -151,7 +152,7 @@ def claims_table(
                          verdict_below(interval, tau_threshold), f"best of {len(candidates)} count/norm measures by tau"))
 
     rows.append(_row("K2", "definition", "a definition, not an empirical claim",
-                     note="implemented as measure.prunability (papers.md §1.3)" if has_prunability else "the pruning family was not computed"))
+                     note="implemented as measure.prunability (prunability.measures.pruning)" if has_prunability else "the pruning family was not computed"))
 
     # K3: prunability predicts the target, by tau and by Psi.
     for statistic, column in (("tau", "tau_a"), ("Psi", "Psi")):

@@ -1,5 +1,5 @@
 """Corrupted test sets in the style of CIFAR-10-C (Hendrycks & Dietterich 2019), seeded,
-for prune potential under distribution shift (Liebenwein et al. 2021, papers.md §4).
+for prune potential under distribution shift (Liebenwein et al. 2021).
 
 Eight corruptions, each at severities 1-5: Gaussian, shot and impulse noise, Gaussian
 blur, contrast, brightness, pixelation and JPEG compression. The formulas are those of
@@ -59,7 +59,7 @@ SEVERITIES = (1, 2, 3, 4, 5)
 
 # The constant c of each corruption at severities 1..5.
 SEVERITY_TABLES = {
-    # hendrycks/robustness ImageNet-C/create_c/make_cifar_c.py
+    # Adapted from https://github.com/hendrycks/robustness/blob/master/ImageNet-C/create_c/make_cifar_c.py
     "cifar10c": {
         "gaussian_noise": (0.04, 0.06, 0.08, 0.09, 0.10),  # std of additive noise, [0, 1] scale
         "shot_noise": (500, 250, 100, 75, 50),  # Poisson rate per unit intensity (smaller: noisier)

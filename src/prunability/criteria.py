@@ -1,4 +1,6 @@
-"""The pruning criteria and the robust rule (papers.md §1.3), in plain Python.
+"""The pruning criteria and the robust rule, in plain Python. Kuhn et al. 2021 state
+neither the tolerance nor how the smallest kept fraction is searched; both are our
+defaults (see prunability.measures.pruning).
 
 The prunability search (``prunability.pruning``, torch) and the offline re-analysis of
 stored pruning curves at other tolerances (``prunability.table``, no torch: the analysis
@@ -14,7 +16,8 @@ Criterion = Callable[[float, float], bool]  # passes(loss, acc) for a pruned mod
 
 
 def robust_answer(curve: Sequence[dict], passes: Criterion) -> tuple[float, float | None]:
-    """The robust rule on the evaluated points of a pruning curve (papers.md §1.3).
+    """The robust rule on the evaluated points of a pruning curve (our rule; the paper
+    does not state one).
 
     Returns (answer, below): ``answer`` is the smallest evaluated kept fraction such
     that it *and every larger evaluated fraction* pass, so an isolated lucky point

@@ -1,5 +1,5 @@
-"""Double descent (papers.md §1.5, claim K5): a sweep of one size axis (width) trained
-on noisy labels, where the test loss rises near the interpolation threshold and falls
+"""Double descent (Nakkiran et al. 2020; claim K5 of Kuhn et al. 2021): a sweep of one
+size axis (width) trained on noisy labels, where the test loss rises near the interpolation threshold and falls
 again. Every measure is correlated with the test loss and the test error across the
 sweep by Kendall tau, Spearman rho and Pearson r, with percentile bootstrap intervals
 over the same resamples of models as the other statistics.

@@ -1,10 +1,11 @@
 """Model builders, registered by name so a config can pick one.
 
 NiN follows the PyTorch reimplementation of Jiang et al.'s Network-in-Network by
-Dziugaite et al. (papers.md §1.4, source S5): each block is
+Dziugaite et al. 2020 (adapted from data/generation/models.py of
+https://github.com/nitarshan/robust-generalization-measures): each block is
 conv3x3/stride 2 -> [BN] -> ReLU -> conv1x1 -> [BN] -> ReLU -> conv1x1 -> [BN] -> ReLU,
 followed by dropout when p > 0; ``depth`` blocks of ``base_width * width``
-channels; the head is conv1x1 to the classes -> [BN] -> (ReLU, as in S5, optional)
+channels; the head is conv1x1 to the classes -> [BN] -> (ReLU, as in that code, optional)
 -> global average pool.
 """
 
@@ -169,7 +170,7 @@ def resnet18k(
     base_width: int = 8,
     head_relu: bool = False,
 ) -> nn.Module:
-    """ResNet18-k (Nakkiran et al. 2019; papers.md §1.5): the CIFAR ResNet18 (conv3x3 stem,
+    """ResNet18-k (Nakkiran et al. 2020): the CIFAR ResNet18 (conv3x3 stem,
     no max-pool) with stage widths [k, 2k, 4k, 8k], k = round(base_width * width); k = 64
     is the standard ResNet18. Two basic blocks per stage, stride 2 from the second stage,
     global average pool and a linear head. ``depth`` is not used (the depth is fixed at
@@ -212,6 +213,8 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     For BN(y) = gamma (y - mu) / sqrt(var + eps) + beta after y = W x + b, the
     folded layer has W' = s W (per output channel), b' = s (b - mu) + beta with
     s = gamma / sqrt(var + eps); the network function in eval mode is unchanged.
+    Adapted from ``_reparam`` in Dziugaite et al. 2020's code,
+    https://github.com/nitarshan/robust-generalization-measures/blob/master/data/generation/measures.py
     """
     model = copy.deepcopy(model).eval()
     for parent in model.modules():

@@ -371,7 +371,7 @@ def claims_figure(claims: pd.DataFrame, level: float, path) -> None:
         cell.set_height(0.3 * heights[r - 1] / (0.3 * sum(heights) + 1.2))
         if c == 4:
             cell.set_facecolor(VERDICT_COLOURS.get(claims["verdict"].iloc[r - 1], "white"))
-    ax.set_title("The paper's claims (papers.md §1.2) tested in this study", fontsize=10)
+    ax.set_title("The claims of Kuhn et al. 2021 (abstract) tested in this study", fontsize=10)
     _save(fig, path)
 
 

@@ -155,7 +155,8 @@ def search_prunability(
     resolution: float,
     alpha_min: float,
 ) -> SearchResult:
-    """Smallest kept fraction whose pruned model passes each criterion (papers.md §1.3),
+    """Smallest kept fraction whose pruned model passes each criterion (the robust rule,
+    our default: Kuhn et al. 2021 do not state their search),
     exact on the sweep 1, 1 - h, 1 - 2h, ... (h = ``resolution``).
 
     ``evaluate(alpha)`` returns (loss, accuracy) of the model pruned to alpha. Every

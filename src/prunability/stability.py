@@ -1,7 +1,8 @@
 """Pruning during training on a schedule, and its noise-injection control (Bartoldson et
-al. 2020, "The Generalization-Stability Tradeoff in Neural Network Pruning"; papers.md
-§3.2-3.3). The arithmetic of instability and the statistics across runs are in
-prunability.stability_analysis (no torch there).
+al. 2020, "The Generalization-Stability Tradeoff in Neural Network Pruning"; adapted from
+https://github.com/bbartoldson/GeneralizationStabilityTradeoff). The arithmetic of
+instability and the statistics across runs are in prunability.stability_analysis (no
+torch there).
 
 Targeted layers: conv layers picked by index (Python style, -1 = the last) among the
 model's *targetable* convs: every Conv2d in module order except the NiN head (its

@@ -1,9 +1,10 @@
-"""The generalization-stability tradeoff (Bartoldson et al. 2020; papers.md §3): the
+"""The generalization-stability tradeoff (Bartoldson et al. 2020): the
 runs of a study, the bookkeeping of pruning instability, each run's outcome, and the
 statistics across runs. No torch here: the analysis job runs in envs/analysis.yaml,
 and the Snakefile plans the runs with it. The training side is prunability.stability.
 
-Definitions (verified from the official code, papers.md §3.1):
+Definitions (from the official code,
+https://github.com/bbartoldson/GeneralizationStabilityTradeoff):
 
 - instability of a pruning event = (a_before - a_after) / a_before, the test accuracy
   just before and just after the event, in the same epoch;

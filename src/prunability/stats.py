@@ -36,9 +36,10 @@ Find Them", section 4 / appendix; Kuhn et al. 2021 use the same ones):
   i.e. psi_i is the mean Kendall tau over groups of models in which only axis
   i varies, and Psi the mean of psi_i over the axes.
 
-- Conditional mutual information (``cmi_jiang``, ``cmi_careful``; papers.md §1.7):
-  how much the sign of a measure's difference between two models tells about the
-  sign of their gap difference, once hyperparameters are held fixed; see there.
+- Conditional mutual information (``cmi_jiang``, ``cmi_careful``; Jiang et al. 2020 and
+  the PGDL scoring code): how much the sign of a measure's difference between two
+  models tells about the sign of their gap difference, once hyperparameters are held
+  fixed; see those functions.
 - Mutual information between two measures' predictions (``prediction_mi``): over
   ordered pairs of distinct models, V = sign(mu_i - mu_j) in {-1, 0, +1};
   ``mi`` = I(V_other; V_base) / H(V_base) and ``cmi_given_base`` =
@@ -737,7 +738,8 @@ def _normalised_mi(joint: np.ndarray) -> np.ndarray:
 
 
 def prediction_mi(other, base, target, counts=None) -> dict:
-    """How much two measures' predictions overlap (papers.md §1.7, claim K6).
+    """How much two measures' predictions overlap (claim K6 of Kuhn et al. 2021; which
+    quantity the paper computes is not stated in its abstract, so both are given).
 
     Over ordered pairs of distinct models, V = sign(v_i - v_j) in {-1, 0, +1}:
     ``mi`` = I(V_other; V_base) / H(V_base), and ``cmi_given_base`` =
@@ -825,6 +827,9 @@ def _pair_tables(measure, gap, hp: pd.DataFrame, values: Mapping[str, Sequence],
 
 def cmi_jiang(measure, gap, hp: pd.DataFrame, values: Mapping[str, Sequence]) -> dict:
     """Conditional mutual information exactly as Jiang et al.'s PGDL scoring code computes it.
+
+    Adapted from the scoring program of https://competitions.codalab.org/competitions/25301
+    (Jiang et al. 2020, PGDL; docs/references.md).
 
     For every *ordered* pair of distinct axes (h1, h2): count ordered model pairs
     (i, j) *including i = j* in cells of the joint values of h1 and h2; per cell, the

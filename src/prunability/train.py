@@ -1,7 +1,7 @@
 """Training one grid cell: the loop, the stopping rule, and resume.
 
-Stopping rule (Jiang et al. 2020; papers.md §1.4): after every epoch the
-cross-entropy over the *whole* training set is evaluated with the model in eval
+Stopping rule (Jiang et al. 2020, as reimplemented by Dziugaite et al. 2020): after every
+epoch the cross-entropy over the *whole* training set is evaluated with the model in eval
 mode and without augmentation; training stops once it is below ``ce_target``
 (converged) or when ``max_epochs`` is reached (not converged). With
 ``stopping: budget`` (double-descent sweeps train every model for the same number of

@@ -1,19 +1,20 @@
-"""Flatness measures (papers.md §1.6): PAC-Bayes sigma and magnitude-aware sigma'
-(Jiang et al. eqs. 48/49/53, 56/57/61, as reimplemented by Dziugaite et al., S5) and
-worst-case sharpness alpha and magnitude-aware alpha'.
+"""Flatness measures: PAC-Bayes sigma and magnitude-aware sigma' (Jiang et al. 2020,
+eqs. 48/49/53, 56/57/61, as reimplemented by Dziugaite et al. 2020,
+https://github.com/nitarshan/robust-generalization-measures) and worst-case sharpness
+alpha and magnitude-aware alpha'.
 
 Every search finds the perturbation scale at which the training accuracy drops by
 ``target_drop`` (0.1) to within ``drop_tol`` (0.01): bisection on [0, scale_max]
-starting at scale_max / 2, at most ``search_iterations`` halvings (S5: [0, 2], 15).
-The model is BN-folded first (``fold_bn``, as S5), evaluated in eval mode on the
-whole training set.
+starting at scale_max / 2, at most ``search_iterations`` halvings (Dziugaite et al.'s
+code: [0, 2], 15). The model is BN-folded first (``fold_bn``, as that code does),
+evaluated in eval mode on the whole training set.
 
-Noise convention (Jiang's definition, *not* S5's quirk): the PAC-Bayes posterior is
-N(w, sigma^2 I), i.e. each parameter gets noise of standard deviation sigma; the
-magnitude-aware one has per-entry variance sigma'^2 w_i^2 + eps^2. S5 passes sigma^2
+Noise convention (Jiang's definition, *not* Dziugaite et al.'s code's): the PAC-Bayes
+posterior is N(w, sigma^2 I), i.e. each parameter gets noise of standard deviation sigma; the
+magnitude-aware one has per-entry variance sigma'^2 w_i^2 + eps^2. That code passes sigma^2
 (and sigma'^2 w_i^2 + eps^2) as the standard deviation; rankings by 1/sigma^2 are the
 same, the bound values (48/49/56/57) are not. Noise goes on every parameter; the
-bounds' norms are over the Conv/Linear weights (S5).
+bounds' norms are over the Conv/Linear weights (as in that code).
 
 Worst-case sharpness: for a scale a, start from a uniform point of the box
 |u_i| <= a (sharpness) or |u_i| <= a |w_i| + eps (magnitude-aware), take
@@ -21,7 +22,7 @@ Worst-case sharpness: for a scale a, start from a uniform point of the box
 cross-entropy (minibatches of ``ascent_batch_size``), and take the worst training
 accuracy over ``restarts`` starts. The measures are 1/alpha^2 and 1/alpha'^2 (Jiang's
 sharpness "flatness" measures; their equation numbers and the inner loop's details
-are not verified, papers.md §1.6).
+are our reading of Jiang et al. 2020, not checked against their code).
 
 Randomness comes from generators seeded by ``seed``; the same noise directions are
 reused at every scale of a search (common random numbers), which makes the accuracy
@@ -58,7 +59,11 @@ class ScaleSearch:
 
 def search_scale(drop: Callable[[float], float], target: float, tol: float, scale_max: float, iterations: int) -> ScaleSearch:
     """Bisection for the scale at which ``drop(scale)`` (an accuracy drop that grows
-    with the scale) is within ``tol`` of ``target`` (S5's ``_pacbayes_sigma`` loop)."""
+    with the scale) is within ``tol`` of ``target``.
+
+    Adapted from the ``_pacbayes_sigma`` loop of
+    https://github.com/nitarshan/robust-generalization-measures/blob/master/data/generation/measures.py
+    """
     lower, upper = 0.0, scale_max
     history = []
     for _ in range(iterations):
@@ -83,8 +88,8 @@ def pacbayes_bound(reference: torch.Tensor, sigma: float, m: int) -> float:
 
 
 def mag_pacbayes_bound(reference: torch.Tensor, distance: torch.Tensor, sigma: float, m: int, eps: float) -> float:
-    """Jiang eqs. 56/57 as S5: 1/4 sum_i log[(eps^2 + (sigma^2 + 1) ||ref||^2 / omega) /
-    (eps^2 + sigma^2 (w_i - w0_i)^2)] + log(m / sigma) + 10, omega = number of weights."""
+    """Jiang eqs. 56/57 as Dziugaite et al.'s code: 1/4 sum_i log[(eps^2 + (sigma^2 + 1)
+    ||ref||^2 / omega) / (eps^2 + sigma^2 (w_i - w0_i)^2)] + log(m / sigma) + 10, omega = number of weights."""
     reference, distance = reference.double(), distance.double()
     numerator = eps**2 + (sigma**2 + 1) * (reference.norm() ** 2) / reference.numel()
     denominator = eps**2 + sigma**2 * distance**2

@@ -1,4 +1,4 @@
-"""Curvature: effective dimensionality (Maddox et al. 2020; papers.md §1.5) and the
+"""Curvature: effective dimensionality (Maddox et al. 2020) and the
 largest Hessian eigenvalue.
 
 H is the Hessian of the mean training cross-entropy (eval mode, no augmentation)

@@ -1,21 +1,21 @@
-"""Norm-, margin- and count-based measures of Jiang et al. 2020 (papers.md §1.6),
-keyed by Jiang's equation numbers and following Dziugaite et al.'s reimplementation
-(source S5):
+"""Norm-, margin- and count-based measures of Jiang et al. 2020, keyed by Jiang's
+equation numbers and following Dziugaite et al. 2020's reimplementation (adapted from
+https://github.com/nitarshan/robust-generalization-measures/blob/master/data/generation/measures.py):
 
-- with ``fold_bn`` (default, as S5) every BatchNorm is first folded into the
+- with ``fold_bn`` (default, as that code) every BatchNorm is first folded into the
   Conv/Linear layer before it, which is exact in eval mode;
 - "weights" are the Conv/Linear weight tensors W_1..W_d (no biases, no BN), conv
   kernels reshaped to (out, in * kh * kw); d is their number;
-- spectral norms come in two variants: sigma_max of the reshaped matrix (S5's
-  default) and, with the suffix ``_fft``, the operator norm of the convolution from
+- spectral norms come in two variants: sigma_max of the reshaped matrix (that
+  code's default) and, with the suffix ``_fft``, the operator norm of the convolution from
   the 2-D DFT of its kernel (Sedghi et al. 2019: the largest singular value, over all
   frequencies, of the out x in matrix of kernel DFT coefficients). Sedghi's value is
   exact for a stride-1 circular convolution. A zero-padded, strided conv is a
   restriction of the circular convolution on its *padded* input grid, so that grid
-  is used and the value is an upper bound on the layer's operator norm (S5 instead
+  is used and the value is an upper bound on the layer's operator norm (that code instead
   uses the image size for every layer, and numbers these variants 129-135, 141).
   A 1x1 conv and a Linear layer give the same value in both variants;
-- values are reported *raw*: S5's final size adjustment (sqrt(v/m), or
+- values are reported *raw*: that code's final size adjustment (sqrt(v/m), or
   (v - log m)/2 for log measures) is monotone for one data set, so rank statistics
   do not change, and raw values are easier to check.
 """

@@ -1,9 +1,9 @@
-"""Optimization-speed measures of Jiang et al. 2020 (papers.md §1.6): optimizer steps
+"""Optimization-speed measures of Jiang et al. 2020: optimizer steps
 until the training cross-entropy first fell below 0.1, steps from 0.1 to 0.01, and
 the gradient noise at the end of training.
 
 The step counts come from the trainer (train.json); the training CE is checked at
-epoch ends (papers.md §1.4), so they have the resolution of one epoch. A model that
+epoch ends (prunability.train), so they have the resolution of one epoch. A model that
 never reached a milestone gets NaN.
 
 Gradient noise = (1/B) sum_b ||g_b - g_mean||^2: the total variance of the

@@ -1,8 +1,9 @@
-"""Prune potential under distribution shift (Liebenwein et al. 2021, "Lost in Pruning";
-papers.md §4): how far a network can be pruned before its accuracy on a distribution
+"""Prune potential under distribution shift (Liebenwein et al. 2021, "Lost in Pruning"):
+how far a network can be pruned before its accuracy on a distribution
 falls more than delta below the unpruned network's on that same distribution.
 
-Definitions (papers.md §4.1-4.2; torchprune's paper/lost code):
+Definitions (adapted from torchprune's paper/lost code,
+https://github.com/lucaslie/torchprune/tree/main/paper/lost):
 
 - **prune ratio** r = 1 - kept fraction of the prunable Conv/Linear weights, pruned by
   global magnitude (the ranking of the pruning family, ``prunability.pruning``) on the

@@ -1,8 +1,8 @@
 """Pruning-based measures: prunability (Kuhn et al. 2021) and its variants, the
 absolute kept count kappa, and one-shot pruning instability (Bartoldson et al. 2020).
 
-Reproduction definition (papers.md §1.3; the paper's own choices are unknown, so
-each is a setting): unstructured magnitude pruning of every Conv/Linear weight, no
+Reproduction definition (Kuhn et al. 2021 do not state these choices; each is our
+default and a setting): unstructured magnitude pruning of every Conv/Linear weight, no
 retraining, the mean training cross-entropy over the whole training set in eval
 mode without augmentation, and the criterion
 
@@ -169,7 +169,7 @@ def prunability_layerwise(ctx: PruningContext) -> float:
 
 @register("pruning", "prunability_bn_folded", orientation=+1)
 def prunability_bn_folded(ctx: PruningContext) -> float:
-    """The same loss criterion, magnitudes ranked on the BN-folded weights (as S5's norms)."""
+    """The same loss criterion, magnitudes ranked on the BN-folded weights (as Dziugaite et al. 2020's norms)."""
     return ctx.bn_folded.alphas["loss"]
 
 
@@ -196,5 +196,5 @@ def instability_train(ctx: PruningContext, alpha: float) -> float:
 
 @register("pruning", "instability_test_{:g}", orientation=+1, over="instability_fractions")
 def instability_test(ctx: PruningContext, alpha: float) -> float:
-    """Relative test-accuracy drop right after one-shot global magnitude pruning to this kept fraction (papers.md §3.5)."""
+    """Relative test-accuracy drop right after one-shot global magnitude pruning to this kept fraction (Bartoldson et al. 2020's instability, one-shot: our extension)."""
     return ctx.instability("test", alpha)
