@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The smoke preset through SLURM on this one machine, against a local run of the
-# same preset (issue 11, "Cluster defaults").
+# same preset.
 #
 #   benchmarks/slurm_smoke.sh [--keep]
 #

@@ -1,4 +1,4 @@
-"""The package's training loop against a minimal hand-written PyTorch loop (issue 12).
+"""The package's training loop against a minimal hand-written PyTorch loop.
 
 Both train the same model (a cell of the default study: NiN, depth 2, width 1, base
 width 16, BatchNorm) on the same data (the digits split of config.yaml) with the same

@@ -270,8 +270,8 @@ def test_download_unreachable_url(tmp_path):
     assert _ls(dest.parent) == []
 
 
-# Regression: an *existing* file with the wrong MD5 used to stay at ``archive`` when the
-# fresh download then failed (unreachable URL or MD5 mismatch).
+# An *existing* file with the wrong MD5 must not stay at ``archive`` when the fresh
+# download then fails (unreachable URL or MD5 mismatch).
 @pytest.mark.parametrize("failure", ["unreachable", "md5 mismatch"])
 def test_existing_bad_archive_is_not_left_when_redownload_fails(cifar, tmp_path, failure):
     dest = tmp_path / "downloads" / "cifar-10-python.tar.gz"
@@ -337,7 +337,7 @@ def _gzip_corrupt_after(tar_bytes: bytes, keep: int) -> bytes:
     return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + body  # gzip header, mtime 0
 
 
-# Regression: a gzip stream that is corrupt (not truncated) can make tarfile raise a bare
+# A gzip stream that is corrupt (not truncated) can make tarfile raise a bare
 # ``zlib.error`` (from the seek over the last member's data, or from reading a member);
 # it must become a DataError("corrupt or truncated archive"). Corruption early in the
 # stream is wrapped by tarfile itself as ReadError, hence the two cases.

@@ -1,4 +1,4 @@
-"""The GPU slot allocator (issue 12), on the CPU with fake GPU ids: distinct GPUs for
+"""The GPU slot allocator, on the CPU with fake GPU ids: distinct GPUs for
 concurrent jobs, k jobs per GPU, waiting while full, a killed holder's slot freed by
 the kernel, and no lock at all on a CPU run."""
 

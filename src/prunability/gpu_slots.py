@@ -1,4 +1,4 @@
-"""Several jobs per GPU, and the right GPU per job (issue 12).
+"""Several jobs per GPU, and the right GPU per job.
 
 Snakemake gives a local job no device id (snakemake#281): with ``--resources gpu=4``
 on a 4-GPU workstation, every job would otherwise train on ``cuda`` = GPU 0. Here a
