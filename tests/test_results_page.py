@@ -64,3 +64,17 @@ def test_the_fingerprints_are_the_files_sha256(tmp_path):
         assert f"| `{name}` | `{digest}` |" in page
     (study / "table.csv").write_text((study / "table.csv").read_text() + "\n")
     assert results_page(study) != page  # one byte more, another fingerprint
+
+
+def test_a_sensitivity_run_is_on_the_page(tmp_path):
+    study = write_study(tmp_path)
+    assert "lighter settings" not in results_page(study)
+    (study / "sensitivity").mkdir()
+    pd.DataFrame({"measure": ["prunability", "kept_count"], "n_models": [10, 9], "tau_study": [0.5, 0.25],
+                  "tau_new": [0.375, 0.25], "tau_change": [-0.125, 0.0], "largest_value_change": [0.01, 3.0]}
+                 ).to_csv(study / "sensitivity" / "pruning-resolution=0.001-random_seeds=5.csv", index=False)
+    page = results_page(study)
+    assert "### pruning with resolution=0.001, random_seeds=5" in page
+    assert "On 10 models; largest |tau change| 0.125." in page
+    assert "| prunability | 10 | 0.500 | 0.375 | -0.125 |" in page
+    assert "| `sensitivity/pruning-resolution=0.001-random_seeds=5.csv` |" in page

@@ -54,9 +54,30 @@ def _platforms(study: Path) -> list[str]:
     return lines or ["not recorded by this run"]
 
 
+def _sensitivity(study: Path) -> list[str]:
+    """The study's sensitivity/*.csv (python -m prunability.sensitivity): each measure's tau on
+    the remeasured models with the study's settings and with the other ones."""
+    lines = []
+    for path in sorted((study / "sensitivity").glob("*.csv")):
+        frame = pd.read_csv(path)
+        family, _, setting = path.stem.partition("-")
+        lines += ["", f"### {family} with {setting.replace('-', ', ')}", "",
+                  f"On {frame['n_models'].max()} models; largest |tau change| {_f(frame['tau_change'].abs().max(), 3)}.", "",
+                  _markdown(pd.DataFrame({
+                      "measure": frame["measure"], "models": frame["n_models"],
+                      "tau, study's settings": [_f(v, 3) for v in frame["tau_study"]],
+                      "tau, these settings": [_f(v, 3) for v in frame["tau_new"]],
+                      "change": [_f(v, 3) for v in frame["tau_change"]]}))]
+    if lines:
+        lines = ["", "## Do the lighter settings matter?", "",
+                 "Measures remeasured on a subset of the models with other settings "
+                 "(`python -m prunability.sensitivity`), tau against the main target on that subset.", *lines]
+    return lines
+
+
 def _fingerprints(study: Path) -> list[str]:
     """SHA-256 of table.csv and each stats/*.csv: a rerun matches the run bit for bit if these do."""
-    paths = [study / "table.csv", *sorted((study / "stats").glob("*.csv"))]
+    paths = [study / "table.csv", *sorted((study / "stats").glob("*.csv")), *sorted((study / "sensitivity").glob("*.csv"))]
     return [f"| `{p.relative_to(study)}` | `{hashlib.sha256(p.read_bytes()).hexdigest()[:16]}` |" for p in paths]
 
 
@@ -111,6 +132,7 @@ def results_page(study: Path, target: str = "gen.acc_gap") -> str:
                       "measure": spread.index, "seeds": spread["tau_a_n"],
                       "tau min": [_f(v) for v in spread["tau_a_min"]], "tau max": [_f(v) for v in spread["tau_a_max"]],
                       "Psi min": [_f(v) for v in spread["Psi_min"]], "Psi max": [_f(v) for v in spread["Psi_max"]]}))]
+    lines += _sensitivity(study)
     lines += ["", "## Platform", "", *[f"- {line}" for line in _platforms(study)],
               "", "## Fingerprints", "",
               "The first 16 hex digits of each file's SHA-256. A rerun on the same platform, or after a change "
