@@ -20,7 +20,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prunability import claims, stats
+from prunability import claims
+from prunability.analysis.bootstrap import bootstrap_counts, bootstrap_intervals
+from prunability.analysis.completeness import flag_partial_grid
+from prunability.analysis.ranking import summary_tables
+from prunability.analysis.rows import CONVERGED_COL, MEASURE_PREFIX
 from prunability.claims import (
     COLUMNS,
     NOT_SUPPORTED,
@@ -93,14 +97,14 @@ def make_table(converged=None, n_prunable=None, n_parameters=None, **measures) -
     )
     values = {**DEFAULT_MEASURES, **measures}
     for name, column in values.items():
-        table[stats.MEASURE_PREFIX + name] = np.asarray(column, dtype=float)
+        table[MEASURE_PREFIX + name] = np.asarray(column, dtype=float)
     # |P|: 100 prunable weights for width 8 (a = 0), 200 for width 16 (a = 1)
     table["train.n_prunable"] = STEP_A * 100 + 100 if n_prunable is None else np.asarray(n_prunable, dtype=float)
     # all parameters: |P| plus 10 (k + 1) BatchNorm and bias entries, in the order of k (so
     # tau(all parameters, k + 1) = 1, which tells K4's statistic from tau(|P|, k + 1) = 4/7)
     table["train.n_parameters"] = (table["train.n_prunable"] + 10 * INCREASING if n_parameters is None
                                    else np.asarray(n_parameters, dtype=float))
-    table[stats.CONVERGED_COL] = [True] * N if converged is None else list(converged)
+    table[CONVERGED_COL] = [True] * N if converged is None else list(converged)
     return table
 
 
@@ -114,10 +118,10 @@ def make_info(rows=INFO_ROWS) -> pd.DataFrame:
 def build_summary(table, info, counts, targets=(TARGET,), n_cells=N, n_duplicates=0, require_full_grid=False):
     """As workflow/scripts/statistics.py builds the summary the claims rule reads."""
     orientations = dict(zip(info["name"], info["orientation"]))
-    summary, _ = stats.summary_tables(table, orientations, list(targets), AXES)
-    intervals = stats.bootstrap_intervals(table, orientations, list(targets), AXES, counts, LEVEL)
+    summary, _ = summary_tables(table, orientations, list(targets), AXES)
+    intervals = bootstrap_intervals(table, orientations, list(targets), AXES, counts, LEVEL)
     summary = summary.merge(intervals, on=["measure", "target"])
-    return stats.flag_partial_grid(summary, n_cells, n_duplicates, require_full_grid, ["Psi", "Psi_low", "Psi_high"])
+    return flag_partial_grid(summary, n_cells, n_duplicates, require_full_grid, ["Psi", "Psi_low", "Psi_high"])
 
 
 def run(table=None, info=None, target=TARGET, tau_threshold=TAU_THRESHOLD, mi_threshold=MI_THRESHOLD,
@@ -125,7 +129,7 @@ def run(table=None, info=None, target=TARGET, tau_threshold=TAU_THRESHOLD, mi_th
     """(claims table, summary, counts) of a study."""
     table = make_table() if table is None else table
     info = make_info() if info is None else info
-    counts = stats.bootstrap_counts(len(table), RESAMPLES, seed)
+    counts = bootstrap_counts(len(table), RESAMPLES, seed)
     summary = build_summary(table, info, counts, targets=(TARGET, "gen.loss_gap"), n_cells=n_cells,
                             require_full_grid=require_full_grid)
     result = claims_table(table, info, summary, target, counts, LEVEL, tau_threshold, mi_threshold)
@@ -359,7 +363,7 @@ def test_k5_is_not_tested_without_a_sweep():
 
 def k5_row(table, sweep_axis="width", info=None, tau_threshold=TAU_THRESHOLD):
     info = make_info() if info is None else info
-    counts = stats.bootstrap_counts(len(table), RESAMPLES, 0)
+    counts = bootstrap_counts(len(table), RESAMPLES, 0)
     summary = build_summary(table, info, counts)
     result = claims_table(table, info, summary, TARGET, counts, LEVEL, tau_threshold, MI_THRESHOLD, sweep_axis)
     return row_of(result, "K5"), counts

@@ -16,7 +16,8 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prunability import double_descent, stats
+from prunability import double_descent
+from prunability.analysis.bootstrap import bootstrap_counts, percentile_interval
 from prunability.double_descent import (
     SWEEP_COLUMNS,
     interpolation_threshold,
@@ -106,7 +107,7 @@ def test_weighted_forms_equal_scipy_on_the_expanded_sample(data):
 
 def test_sweep_correlations_by_hand():
     table = sweep_table()
-    counts = stats.bootstrap_counts(4, 200, 0)
+    counts = bootstrap_counts(4, 200, 0)
     result = sweep_correlations(table, {"prunability": 1, "params": -1}, ["gen.test_loss"], counts, 0.9)
     assert list(result.columns) == SWEEP_COLUMNS
     prun = result.set_index("measure").loc["prunability"]
@@ -127,13 +128,13 @@ def test_sweep_correlations_by_hand():
         x = -table["measure.params"].to_numpy()
         y = table["gen.test_loss"].to_numpy()
         values = double_descent._correlations(x, y, counts)[name]
-        assert (params[f"{name}_low"], params[f"{name}_high"]) == stats.percentile_interval(values, 0.9)
+        assert (params[f"{name}_low"], params[f"{name}_high"]) == percentile_interval(values, 0.9)
 
 
 def test_sweep_correlations_use_converged_finite_models_only():
     table = sweep_table(**{"is.converged": [True, True, True, False],
                            "measure.params": [10.0, np.nan, 40.0, 80.0]})
-    counts = stats.bootstrap_counts(4, 50, 0)
+    counts = bootstrap_counts(4, 50, 0)
     result = sweep_correlations(table, {"prunability": 1, "params": 1}, ["gen.test_loss", "gen.test_error"], counts, 0.95)
     assert len(result) == 4
     by = result.set_index(["measure", "target"])

@@ -28,7 +28,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prunability import claims, double_descent, plots, stats
+from prunability import claims, double_descent, plots
+from prunability.analysis.bootstrap import bootstrap_counts, bootstrap_intervals
+from prunability.analysis.completeness import flag_partial_grid
+from prunability.analysis.information import cmi_tables, prediction_mi_table
+from prunability.analysis.ranking import summary_tables, tolerance_sensitivity
+from prunability.analysis.replicates import seed_noise_floor
 from prunability.table import CURVE_COLUMNS, prunability_by_tolerance
 
 N = 8
@@ -159,20 +164,20 @@ def build_study(folder: Path, unconverged=(), nan_measures=(), pruning=True, req
     table, info, curves = make_table(unconverged, nan_measures, pruning)
     orientations = dict(zip(info["name"], info["orientation"]))
     n_duplicates = 0
-    summary, granulated = stats.summary_tables(table, orientations, TARGETS, AXES)
-    counts = stats.bootstrap_counts(len(table), RESAMPLES, 0)
-    intervals = stats.bootstrap_intervals(table, orientations, TARGETS, AXES, counts, LEVEL)
+    summary, granulated = summary_tables(table, orientations, TARGETS, AXES)
+    counts = bootstrap_counts(len(table), RESAMPLES, 0)
+    intervals = bootstrap_intervals(table, orientations, TARGETS, AXES, counts, LEVEL)
     summary = summary.merge(intervals, on=["measure", "target"])
-    summary = stats.flag_partial_grid(summary, N, n_duplicates, require_full_grid, ["Psi", "Psi_low", "Psi_high"])
+    summary = flag_partial_grid(summary, N, n_duplicates, require_full_grid, ["Psi", "Psi_low", "Psi_high"])
     if require_full_grid:
         granulated = granulated.merge(summary[["measure", "target", "full_grid"]], on=["measure", "target"])
         granulated.loc[~granulated.pop("full_grid"), "psi"] = float("nan")
     by_tolerance = prunability_by_tolerance(curves, REL_TOLS, 0.0)
-    sensitivity = stats.tolerance_sensitivity(table, by_tolerance, TARGETS, AXES, counts, LEVEL)
-    sensitivity = stats.flag_partial_grid(sensitivity, N, n_duplicates, require_full_grid, ["Psi", "Psi_low", "Psi_high"])
-    cmi, _ = stats.cmi_tables(table, orientations, TARGETS, VALUES, 2)
-    cmi = stats.flag_partial_grid(cmi, N, n_duplicates, require_full_grid, ["cmi_jiang", "cmi_careful"])
-    mi = stats.prediction_mi_table(table, info["name"].tolist(), f"gen.{TARGET}")
+    sensitivity = tolerance_sensitivity(table, by_tolerance, TARGETS, AXES, counts, LEVEL)
+    sensitivity = flag_partial_grid(sensitivity, N, n_duplicates, require_full_grid, ["Psi", "Psi_low", "Psi_high"])
+    cmi, _ = cmi_tables(table, orientations, TARGETS, VALUES, 2)
+    cmi = flag_partial_grid(cmi, N, n_duplicates, require_full_grid, ["cmi_jiang", "cmi_careful"])
+    mi = prediction_mi_table(table, info["name"].tolist(), f"gen.{TARGET}")
     claims_frame = claims.claims_table(table, info, summary, f"gen.{TARGET}", counts, LEVEL, 0.5, 0.5)
     families = FAMILIES if pruning else FAMILIES[1:]
     frames = dict(table=table, measure_info=info, summary=summary, granulated=granulated, cmi=cmi, mi=mi,
@@ -521,12 +526,12 @@ def test_claims_nothing_tested(tmp_path, captured):
     """A study with neither pruning nor norms: every verdict is 'not tested', every value NaN."""
     table, info, _ = make_table(pruning=False)
     info = info[info["family"] == "flatness"]
-    counts = stats.bootstrap_counts(N, RESAMPLES, 0)
+    counts = bootstrap_counts(N, RESAMPLES, 0)
     orientations = dict(zip(info["name"], info["orientation"]))
-    summary, _ = stats.summary_tables(table, orientations, TARGETS, AXES)
-    summary = summary.merge(stats.bootstrap_intervals(table, orientations, TARGETS, AXES, counts, LEVEL),
+    summary, _ = summary_tables(table, orientations, TARGETS, AXES)
+    summary = summary.merge(bootstrap_intervals(table, orientations, TARGETS, AXES, counts, LEVEL),
                             on=["measure", "target"])
-    summary = stats.flag_partial_grid(summary, N, 0, False, ["Psi", "Psi_low", "Psi_high"])
+    summary = flag_partial_grid(summary, N, 0, False, ["Psi", "Psi_low", "Psi_high"])
     frame = claims.claims_table(table, info, summary, f"gen.{TARGET}", counts, LEVEL, 0.5, 0.5)
     frame = roundtrip(frame, tmp_path, "claims")
     assert (frame["verdict"] == claims.NOT_TESTED).all()
@@ -860,13 +865,13 @@ def build_seed_study(folder: Path, seeds=(0, 1)) -> dict:
         parts.append(part)
     table = pd.concat(parts, ignore_index=True)
     orientations = dict(zip(info["name"], info["orientation"]))
-    counts = stats.bootstrap_counts(len(table), RESAMPLES, 0)
-    summary, _ = stats.summary_tables(table, orientations, TARGETS, AXES)
-    summary = summary.merge(stats.bootstrap_intervals(table, orientations, TARGETS, AXES, counts, LEVEL),
+    counts = bootstrap_counts(len(table), RESAMPLES, 0)
+    summary, _ = summary_tables(table, orientations, TARGETS, AXES)
+    summary = summary.merge(bootstrap_intervals(table, orientations, TARGETS, AXES, counts, LEVEL),
                             on=["measure", "target"])
-    summary = stats.flag_partial_grid(summary, N * len(seeds), 0, False, ["Psi", "Psi_low", "Psi_high"])
+    summary = flag_partial_grid(summary, N * len(seeds), 0, False, ["Psi", "Psi_low", "Psi_high"])
     grid = {"width": list(WIDTHS), "depth": list(DEPTHS), "lr": list(LRS), "seed": list(seeds)}
-    axis, replicates, _, oracle = stats.seed_noise_floor(table, orientations, TARGETS, grid,
+    axis, replicates, _, oracle = seed_noise_floor(table, orientations, TARGETS, grid,
                                                          ["width", "depth", "lr"], "seed")
     assert axis == "seed"
     frames = dict(table=table, measure_info=info, summary=summary, replicates=replicates, seed_oracle=oracle)
@@ -920,7 +925,7 @@ def test_tau_intervals_without_a_replicate_axis_is_as_before(study, tmp_path, dr
     """Empty replicates / seed_oracle frames (header-only CSVs) draw the figure of no seeds."""
     orientations = dict(zip(study["measure_info"]["name"], study["measure_info"]["orientation"]))
     grid = {"width": list(WIDTHS), "depth": list(DEPTHS), "lr": list(LRS)}
-    axis, replicates, _, oracle = stats.seed_noise_floor(study["table"], orientations, TARGETS, grid,
+    axis, replicates, _, oracle = seed_noise_floor(study["table"], orientations, TARGETS, grid,
                                                          ["width", "depth", "lr"], "seed")
     assert axis is None
     replicates, oracle = roundtrip(replicates, tmp_path, "replicates"), roundtrip(oracle, tmp_path, "seed_oracle")
@@ -1066,7 +1071,7 @@ def sweep_study():
     table.loc[0, "measure.params"] = np.nan
     info = pd.DataFrame({"name": ["prunability", "kept_count", "params", "pacbayes_flatness"],
                          "family": ["pruning", "pruning", "norms", "flatness"], "orientation": [1, 1, 1, 1]})
-    counts = stats.bootstrap_counts(len(table), 50, 0)
+    counts = bootstrap_counts(len(table), 50, 0)
     correlations = double_descent.sweep_correlations(
         table, dict(zip(info["name"], info["orientation"])), ["gen.test_loss", "gen.test_error"], counts, LEVEL)
     return table, info, correlations

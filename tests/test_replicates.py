@@ -1,5 +1,6 @@
-"""Tests of the seed noise floor in prunability.stats: tau and Psi within each replicate,
-their spread across replicates, and the seed oracle, against values computed by hand.
+"""Tests of the seed noise floor in prunability.analysis.replicates: tau and Psi within
+each replicate, their spread across replicates, and the seed oracle, against values
+computed by hand.
 
 The hand-made study: 2 seeds x a 2 x 2 grid (width 1, 2 x depth 2, 3). The cells, in the
 order c1..c4 = (1, 2), (1, 3), (2, 2), (2, 3), have the gaps
@@ -22,7 +23,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prunability import stats
+from prunability.analysis.ranking import summary_tables
+from prunability.analysis.replicates import (
+    ORACLE_COLUMNS,
+    REPLICATE_COLUMNS,
+    SPREAD_COLUMNS,
+    active_replicate_axis,
+    replicate_spread,
+    replicate_tables,
+    seed_noise_floor,
+    seed_oracle,
+)
+from prunability.analysis.rows import CONVERGED_COL
 from prunability.config import statistics_axes
 
 CELLS = list(itertools.product((1, 2), (2, 3)))  # (width, depth) of c1..c4
@@ -45,18 +57,18 @@ def make_table(seeds=(0, 1), unconverged=()) -> pd.DataFrame:
                 TARGET: GAPS[seed][k],
                 "measure.m": MEASURE[k],
                 "measure.m_reversed": -MEASURE[k],  # orientation -1: the same statistics as m
-                stats.CONVERGED_COL: (seed, k) not in unconverged,
+                CONVERGED_COL: (seed, k) not in unconverged,
             })
     return pd.DataFrame(rows)
 
 
 def replicates(table, require_full_grid=False):
-    return stats.replicate_tables(table, ORIENTATIONS, [TARGET], AXES, "hp.seed", [*AXES, "hp.seed"], 4,
+    return replicate_tables(table, ORIENTATIONS, [TARGET], AXES, "hp.seed", [*AXES, "hp.seed"], 4,
                                   require_full_grid)
 
 
 def oracle(table, n_cells=4, require_full_grid=False):
-    return stats.seed_oracle(table, [TARGET], "hp.seed", AXES, AXES, n_cells, require_full_grid)
+    return seed_oracle(table, [TARGET], "hp.seed", AXES, AXES, n_cells, require_full_grid)
 
 
 # ------------------------------------------------------------------ which axis, which axes
@@ -72,11 +84,11 @@ def test_default_axes_leave_out_the_replicate_axis_and_single_values():
 
 def test_active_replicate_axis():
     grid = {"width": [1, 2], "seed": [0, 1], "lr": [0.1]}
-    assert stats.active_replicate_axis(grid, ["width"], "seed") == "seed"
-    assert stats.active_replicate_axis(grid, ["width", "seed"], "seed") is None  # a hyperparameter here
-    assert stats.active_replicate_axis(grid, ["width"], "lr") is None  # one value
-    assert stats.active_replicate_axis(grid, ["width"], "dropout") is None  # not a grid axis
-    assert stats.active_replicate_axis(grid, ["width"], None) is None
+    assert active_replicate_axis(grid, ["width"], "seed") == "seed"
+    assert active_replicate_axis(grid, ["width", "seed"], "seed") is None  # a hyperparameter here
+    assert active_replicate_axis(grid, ["width"], "lr") is None  # one value
+    assert active_replicate_axis(grid, ["width"], "dropout") is None  # not a grid axis
+    assert active_replicate_axis(grid, ["width"], None) is None
 
 
 # ------------------------------------------------------------------ within each replicate
@@ -91,7 +103,7 @@ def test_replicate_tables_by_hand():
     #   psi_depth (groups of one width): width 1 = {c1, c2}: -1; width 2 = {c3, c4}: +1; psi_depth = 0.
     #   Psi = (1 + 0) / 2 = 1/2.
     result = replicates(make_table())
-    assert list(result.columns) == stats.REPLICATE_COLUMNS
+    assert list(result.columns) == REPLICATE_COLUMNS
     # measure by measure (in the order of the orientations), replicate by replicate
     assert list(result["measure"]) == ["m", "m", "m_reversed", "m_reversed"]
     assert list(result["replicate"]) == [0, 1, 0, 1]
@@ -107,7 +119,7 @@ def test_replicate_tables_agree_with_summary_tables_on_each_seed():
     table = make_table()
     result = replicates(table)
     for seed in (0, 1):
-        summary, _ = stats.summary_tables(table[table["hp.seed"] == seed], ORIENTATIONS, [TARGET], AXES)
+        summary, _ = summary_tables(table[table["hp.seed"] == seed], ORIENTATIONS, [TARGET], AXES)
         rows = result[result["replicate"] == seed]
         np.testing.assert_allclose(rows[["tau_a", "Psi"]].to_numpy(float), summary[["tau_a", "Psi"]].to_numpy(float))
 
@@ -133,8 +145,8 @@ def test_replicate_tables_partial_replicate():
 def test_replicate_spread_by_hand():
     # tau: 1 and 2/3: mean 5/6, sample sd |1 - 2/3| / sqrt(2) = 1 / (3 sqrt 2), min 2/3, max 1.
     # Psi: 1 and 1/2: mean 3/4, sd (1/2) / sqrt(2), min 1/2, max 1.
-    spread = stats.replicate_spread(replicates(make_table()))
-    assert list(spread.columns) == stats.SPREAD_COLUMNS
+    spread = replicate_spread(replicates(make_table()))
+    assert list(spread.columns) == SPREAD_COLUMNS
     assert list(spread["measure"]) == ["m", "m_reversed"]
     for _, row in spread.iterrows():
         assert row["tau_a_n"] == 2 and row["Psi_n"] == 2
@@ -147,7 +159,7 @@ def test_replicate_spread_by_hand():
 def test_replicate_spread_skips_nan_and_one_replicate_has_no_sd():
     per_replicate = pd.DataFrame({"measure": "m", "target": TARGET, "replicate": [0, 1, 2],
                                   "tau_a": [0.2, np.nan, 0.6], "Psi": [np.nan, np.nan, 0.4]})
-    row = stats.replicate_spread(per_replicate).iloc[0]
+    row = replicate_spread(per_replicate).iloc[0]
     # tau over 0.2 and 0.6: mean 0.4, sd sqrt(((0.2)^2 + (0.2)^2) / 1) = 0.2 sqrt 2
     assert row["tau_a_n"] == 2
     assert (row["tau_a_mean"], row["tau_a_sd"]) == pytest.approx((0.4, 0.2 * math.sqrt(2)))
@@ -161,7 +173,7 @@ def test_replicate_spread_skips_nan_and_one_replicate_has_no_sd():
 def test_seed_oracle_by_hand():
     # g0 against g1 cell by cell: the same pairs as m against g1 above: tau 2/3, Psi 1/2.
     result = oracle(make_table())
-    assert list(result.columns) == stats.ORACLE_COLUMNS
+    assert list(result.columns) == ORACLE_COLUMNS
     assert len(result) == 1  # one pair, no mean row
     row = result.iloc[0]
     assert (row["target"], row["pair"], row["replicate_a"], row["replicate_b"]) == (TARGET, "0 vs 1", 0, 1)
@@ -177,7 +189,7 @@ def test_seed_oracle_uses_cells_usable_in_both(how):
     table = make_table()
     c4_seed1 = (table["hp.seed"] == 1) & (table["hp.width"] == 2) & (table["hp.depth"] == 3)
     if how == "unconverged":
-        table.loc[c4_seed1, stats.CONVERGED_COL] = False
+        table.loc[c4_seed1, CONVERGED_COL] = False
     elif how == "nan target":
         table.loc[c4_seed1, TARGET] = np.nan
     else:
@@ -214,7 +226,7 @@ def test_seed_oracle_three_replicates():
 def test_seed_oracle_every_target():
     table = make_table()
     table["gen.loss_gap"] = -table[TARGET]  # a reversed target ranks the cells alike: same tau
-    result = stats.seed_oracle(table, [TARGET, "gen.loss_gap"], "hp.seed", AXES, AXES, 4)
+    result = seed_oracle(table, [TARGET, "gen.loss_gap"], "hp.seed", AXES, AXES, 4)
     assert list(result["target"]) == [TARGET, "gen.loss_gap"]
     assert list(result["tau_a"]) == pytest.approx([2 / 3, 2 / 3])
 
@@ -222,7 +234,7 @@ def test_seed_oracle_every_target():
 def test_seed_oracle_grid_of_the_replicate_axis_alone():
     # one cell per replicate: one matched pair of models, which has no tau (n < 2)
     table = make_table().drop_duplicates("hp.seed")
-    row = stats.seed_oracle(table, [TARGET], "hp.seed", [], [], 1).iloc[0]
+    row = seed_oracle(table, [TARGET], "hp.seed", [], [], 1).iloc[0]
     assert row["n_used"] == 1 and math.isnan(row["tau_a"]) and math.isnan(row["Psi"])
 
 
@@ -256,11 +268,11 @@ def test_results_do_not_depend_on_row_order(seed):
 
 
 def test_seed_noise_floor_with_a_seed_axis():
-    axis, per_replicate, spread, oracle_frame = stats.seed_noise_floor(
+    axis, per_replicate, spread, oracle_frame = seed_noise_floor(
         make_table(), ORIENTATIONS, [TARGET], GRID, ["width", "depth"], "seed")
     assert axis == "seed"
     pd.testing.assert_frame_equal(per_replicate, replicates(make_table()))
-    pd.testing.assert_frame_equal(spread, stats.replicate_spread(per_replicate))
+    pd.testing.assert_frame_equal(spread, replicate_spread(per_replicate))
     pd.testing.assert_frame_equal(oracle_frame, oracle(make_table()))
 
 
@@ -273,11 +285,11 @@ def test_seed_noise_floor_with_a_seed_axis():
 def test_seed_noise_floor_without_a_replicate_axis(grid, axes, replicate_axis, tmp_path):
     """Empty tables with their columns, which survive the CSV round trip the figures rule reads."""
     table = make_table() if "seed" in grid else make_table(seeds=(0,))
-    axis, per_replicate, spread, oracle_frame = stats.seed_noise_floor(
+    axis, per_replicate, spread, oracle_frame = seed_noise_floor(
         table, ORIENTATIONS, [TARGET], grid, axes, replicate_axis)
     assert axis is None
-    for frame, columns in ((per_replicate, stats.REPLICATE_COLUMNS), (spread, stats.SPREAD_COLUMNS),
-                           (oracle_frame, stats.ORACLE_COLUMNS)):
+    for frame, columns in ((per_replicate, REPLICATE_COLUMNS), (spread, SPREAD_COLUMNS),
+                           (oracle_frame, ORACLE_COLUMNS)):
         assert frame.empty and list(frame.columns) == columns
         frame.to_csv(tmp_path / "frame.csv", index=False)
         read = pd.read_csv(tmp_path / "frame.csv")

@@ -23,7 +23,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from . import double_descent, stats
+from . import double_descent
+from .analysis.bootstrap import percentile_interval, weighted_group_taus
+from .analysis.information import prediction_mi
+from .analysis.rows import CONVERGED_COL, MEASURE_PREFIX
 
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
@@ -96,12 +99,12 @@ def _best(summary: pd.DataFrame, measures: list[str], target: str) -> str | None
 
 def _oriented(table: pd.DataFrame, info: pd.DataFrame, measure: str) -> np.ndarray:
     orientation = int(info.set_index("name").loc[measure, "orientation"])
-    return orientation * table[stats.MEASURE_PREFIX + measure].to_numpy(dtype=float)
+    return orientation * table[MEASURE_PREFIX + measure].to_numpy(dtype=float)
 
 
 def _used(table: pd.DataFrame, *columns: np.ndarray) -> np.ndarray:
     """Converged models with every one of ``columns`` finite."""
-    mask = table[stats.CONVERGED_COL].eq(True).to_numpy(dtype=bool, copy=True)
+    mask = table[CONVERGED_COL].eq(True).to_numpy(dtype=bool, copy=True)
     for column in columns:
         mask &= np.isfinite(column)
     return mask
@@ -112,7 +115,7 @@ def _bootstrap_tau(table: pd.DataFrame, x: np.ndarray, y: np.ndarray, counts: np
     mask = _used(table, x, y) if mask is None else mask
     if not mask.any():
         return np.full(len(counts), np.nan)
-    return stats.weighted_group_taus(x[mask], y[mask], np.zeros(int(mask.sum()), dtype=np.int64), counts[:, mask])[:, 0]
+    return weighted_group_taus(x[mask], y[mask], np.zeros(int(mask.sum()), dtype=np.int64), counts[:, mask])[:, 0]
 
 
 def claims_table(
@@ -180,7 +183,7 @@ def claims_table(
         rows.append(_row("K4", statistic, rule, note=_join("every model used has the same size", size_note)))
     else:
         value = float(_bootstrap_tau(table, size, prunability, ones)[0])
-        interval = stats.percentile_interval(_bootstrap_tau(table, size, prunability, counts), level)
+        interval = percentile_interval(_bootstrap_tau(table, size, prunability, counts), level)
         kept_note = ""
         if "measure.kept_count" in table:
             kept = table["measure.kept_count"].to_numpy(dtype=float)
@@ -222,7 +225,7 @@ def claims_table(
         def difference(c):
             return _bootstrap_tau(table, ours, gap, c, both) - _bootstrap_tau(table, theirs, gap, c, both)
 
-        interval = stats.percentile_interval(difference(counts), level)
+        interval = percentile_interval(difference(counts), level)
         rows.append(_row("K6", f"tau(prunability) - tau({best})", rule, float(difference(ones)[0]), interval,
                          verdict_above(interval, 0.0), "the same models and resamples for both measures"))
 
@@ -237,16 +240,16 @@ def claims_table(
             values = []
             x, g = table["measure.prunability"].to_numpy(dtype=float), table[target].to_numpy(dtype=float)
             for base in baselines:
-                b = table[stats.MEASURE_PREFIX + base].to_numpy(dtype=float)
+                b = table[MEASURE_PREFIX + base].to_numpy(dtype=float)
                 mask = _used(table, x, b, g)
-                values.append(stats.prediction_mi(x[mask], b[mask], g[mask], c[:, mask])["mi"])
+                values.append(prediction_mi(x[mask], b[mask], g[mask], c[:, mask])["mi"])
             values = np.stack(values, axis=1)
             # a constant baseline has no entropy to share (NaN) and is left out of the median
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 return np.nanmedian(values, axis=1)
 
-        interval = stats.percentile_interval(median_mi(counts), level)
+        interval = percentile_interval(median_mi(counts), level)
         rows.append(_row("K6", "median over baselines of I(V_prunability; V_baseline) / H(V_baseline)", rule,
                          float(median_mi(ones)[0]), interval, verdict_below(interval, mi_threshold),
                          f"{len(baselines)} baselines (every family but pruning)"))

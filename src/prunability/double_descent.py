@@ -16,7 +16,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import stats
+from .analysis._checks import _as_float_array, _check_orientation, _paired
+from .analysis.bootstrap import percentile_interval, weighted_group_taus
+from .analysis.ranking import kendall_tau_b
+from .analysis.rows import CONVERGED_COL, MEASURE_PREFIX, usable
 
 SWEEP_COLUMNS = [
     "measure", "target", "n_used",
@@ -56,7 +59,7 @@ def weighted_pearson(x, y, counts) -> np.ndarray:
     """Pearson r of (x, y) in each resample: row b of ``counts`` (resamples x n) says how
     often each pair is drawn, so the value is r of the expanded sample. NaN where x or y
     is constant in the resample. All counts 1 give the plain Pearson r."""
-    x, y = stats._paired(x, y)
+    x, y = _paired(x, y)
     w = np.atleast_2d(np.asarray(counts, dtype=float))
     return _pearson_rows(np.broadcast_to(x, w.shape), np.broadcast_to(y, w.shape), w)
 
@@ -65,7 +68,7 @@ def weighted_ranks(x, counts) -> np.ndarray:
     """Mid-ranks (1-based, ties averaged) of each model's value within each resample's
     expanded sample: (resamples x n). A model drawn c times has the rank its c copies
     share."""
-    x = stats._as_float_array(x)
+    x = _as_float_array(x)
     w = np.atleast_2d(np.asarray(counts, dtype=float))
     below = (x[None, :] < x[:, None]).astype(float)  # below[i, j]: x_j < x_i
     equal = (x[None, :] == x[:, None]).astype(float)
@@ -74,7 +77,7 @@ def weighted_ranks(x, counts) -> np.ndarray:
 
 def weighted_spearman(x, y, counts) -> np.ndarray:
     """Spearman rho (Pearson r of mid-ranks) of the expanded sample of each resample."""
-    x, y = stats._paired(x, y)
+    x, y = _paired(x, y)
     w = np.atleast_2d(np.asarray(counts, dtype=float))
     return _pearson_rows(weighted_ranks(x, w), weighted_ranks(y, w), w)
 
@@ -82,7 +85,7 @@ def weighted_spearman(x, y, counts) -> np.ndarray:
 def _correlations(x: np.ndarray, y: np.ndarray, counts: np.ndarray) -> dict[str, np.ndarray]:
     """tau_a, Spearman rho and Pearson r of each resample of (x, y)."""
     return {
-        "tau_a": stats.weighted_group_taus(x, y, np.zeros(x.size, dtype=np.int64), counts)[:, 0],
+        "tau_a": weighted_group_taus(x, y, np.zeros(x.size, dtype=np.int64), counts)[:, 0],
         "spearman_rho": weighted_spearman(x, y, counts),
         "pearson_r": weighted_pearson(x, y, counts),
     }
@@ -106,17 +109,17 @@ def sweep_correlations(
     rows = []
     for measure, orientation in orientations.items():
         for target in targets:
-            mask, _ = stats.usable(table, stats.MEASURE_PREFIX + measure, target)
-            x = stats._check_orientation(orientation) * table[stats.MEASURE_PREFIX + measure].to_numpy(dtype=float)[mask]
+            mask, _ = usable(table, MEASURE_PREFIX + measure, target)
+            x = _check_orientation(orientation) * table[MEASURE_PREFIX + measure].to_numpy(dtype=float)[mask]
             y = table[target].to_numpy(dtype=float)[mask]
-            row = {"measure": measure, "target": target, "n_used": int(mask.sum()), "tau_b": stats.kendall_tau_b(x, y)}
+            row = {"measure": measure, "target": target, "n_used": int(mask.sum()), "tau_b": kendall_tau_b(x, y)}
             if x.size < 2:  # no pair to correlate (e.g. a measure undefined for every model)
                 rows.append(row)
                 continue
             point, resampled = _correlations(x, y, ones[:, mask]), _correlations(x, y, counts[:, mask])
             for name in point:
                 row[name] = float(point[name][0])
-                row[f"{name}_low"], row[f"{name}_high"] = stats.percentile_interval(resampled[name], level)
+                row[f"{name}_low"], row[f"{name}_high"] = percentile_interval(resampled[name], level)
             rows.append(row)
     return pd.DataFrame(rows).reindex(columns=SWEEP_COLUMNS)
 
@@ -129,7 +132,7 @@ def with_train_error(table: pd.DataFrame) -> pd.DataFrame:
 def sweep_means(table: pd.DataFrame, axis: str) -> pd.DataFrame:
     """Mean, min, max and count of each ``CURVE_COLUMNS`` quantity over the converged
     models at each value of the sweep axis ``axis`` (a grid axis name), in sweep order."""
-    used = with_train_error(table[table[stats.CONVERGED_COL].eq(True)])
+    used = with_train_error(table[table[CONVERGED_COL].eq(True)])
     columns = [c for c in CURVE_COLUMNS if c in used]
     grouped = used.groupby(f"hp.{axis}", sort=True)[columns]
     frame = grouped.agg(["mean", "min", "max", "count"])

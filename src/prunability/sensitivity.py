@@ -41,7 +41,7 @@ def tau_change(before: pd.DataFrame, after: pd.DataFrame, target: pd.Series, ori
     """Per measure: Kendall's tau-a of the oriented values against the target, with the
     study's values (``before``) and the new ones (``after``), both on the models where
     both are finite; and the change."""
-    from .stats import kendall_tau_a
+    from .analysis.ranking import kendall_tau_a
 
     rows = []
     for name in after.columns:

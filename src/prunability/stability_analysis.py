@@ -26,7 +26,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from . import stats
+from .analysis._checks import _paired
+from .analysis.bootstrap import bootstrap_counts, percentile_interval, weighted_group_taus
+from .analysis.ranking import kendall_tau_a, kendall_tau_b
 from .double_descent import weighted_pearson
 
 # Structured filter targets (Prune_S, Prune_L, Prune_R) and unstructured weight magnitude.
@@ -127,23 +129,23 @@ def correlation(x, y, counts: np.ndarray, level: float) -> dict:
     """Kendall tau-b (scipy's kendalltau, as the official Figure 2 script), Kendall tau-a
     (Jiang's form, as the rest of the package) and Pearson r of (x, y), each with a
     ``level`` percentile bootstrap interval over the resamples ``counts`` (resamples x n,
-    from stats.bootstrap_counts: how often each run is drawn). NaN with fewer than 2 runs."""
-    x, y = stats._paired(x, y)
+    from analysis.bootstrap.bootstrap_counts: how often each run is drawn). NaN with fewer than 2 runs."""
+    x, y = _paired(x, y)
     row: dict = {"n": int(x.size)}
     if x.size < 2:
         return row
     counts = np.atleast_2d(counts)
     # tau-b of each resample on its expanded sample (copies of a run tie with each other)
-    taus_b = [stats.kendall_tau_b(np.repeat(x, c), np.repeat(y, c)) for c in counts]
-    taus_a = stats.weighted_group_taus(x, y, np.zeros(x.size, dtype=np.int64), counts)[:, 0]
+    taus_b = [kendall_tau_b(np.repeat(x, c), np.repeat(y, c)) for c in counts]
+    taus_a = weighted_group_taus(x, y, np.zeros(x.size, dtype=np.int64), counts)[:, 0]
     rs = weighted_pearson(x, y, counts)
     for name, point, resampled in (
-        ("kendall_tau_b", stats.kendall_tau_b(x, y), taus_b),
-        ("kendall_tau_a", stats.kendall_tau_a(x, y), taus_a),
+        ("kendall_tau_b", kendall_tau_b(x, y), taus_b),
+        ("kendall_tau_a", kendall_tau_a(x, y), taus_a),
         ("pearson_r", float(weighted_pearson(x, y, np.ones((1, x.size)))[0]), rs),
     ):
         row[name] = point
-        row[f"{name}_low"], row[f"{name}_high"] = stats.percentile_interval(resampled, level)
+        row[f"{name}_low"], row[f"{name}_high"] = percentile_interval(resampled, level)
     return row
 
 
@@ -166,7 +168,7 @@ def correlations(runs: pd.DataFrame, bootstrap: Mapping) -> pd.DataFrame:
             continue
         seen.append(members)
         used = runs[mask]
-        counts = stats.bootstrap_counts(len(used), bootstrap["resamples"], bootstrap["seed"])
+        counts = bootstrap_counts(len(used), bootstrap["resamples"], bootstrap["seed"])
         for y in ("best_test_acc", "gap_at_best"):
             row = correlation(used["mean_stability"], used[y], counts, bootstrap["level"])
             rows.append({"runs": name, "x": "mean_stability", "y": y, **row})

@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from prunability import claims, stats
+from prunability import claims
+from prunability.analysis.bootstrap import bootstrap_counts
 from prunability.io import redirect_output, save_csv
 
 redirect_output(snakemake.log[0])
@@ -11,7 +12,7 @@ table = pd.read_csv(snakemake.input.table)
 info = pd.read_csv(snakemake.input.measure_info)
 summary = pd.read_csv(snakemake.input.summary)
 # The statistics rule's resamples (same models, resample count and seed).
-counts = stats.bootstrap_counts(len(table), p.bootstrap["resamples"], p.bootstrap["seed"])
+counts = bootstrap_counts(len(table), p.bootstrap["resamples"], p.bootstrap["seed"])
 result = claims.claims_table(
     table, info, summary, f"gen.{p.target}", counts, p.bootstrap["level"],
     p.thresholds["tau_threshold"], p.thresholds["mi_threshold"], p.sweep_axis,

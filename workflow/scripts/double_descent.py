@@ -3,7 +3,9 @@ value with the interpolation threshold, and the sweep's two figures."""
 
 import pandas as pd
 
-from prunability import double_descent, plots, stats
+from prunability import double_descent, plots
+from prunability.analysis.bootstrap import bootstrap_counts
+from prunability.analysis.rows import CONVERGED_COL
 from prunability.io import redirect_output, save_csv
 
 redirect_output(snakemake.log[0])
@@ -17,7 +19,7 @@ targets = [f"gen.{t}" for t in p.settings["targets"]]
 means = double_descent.sweep_means(table, axis)
 threshold = double_descent.interpolation_threshold(means, axis, p.settings["max_train_error"])
 top = double_descent.peak(means, axis)
-unconverged = int((~table[stats.CONVERGED_COL].eq(True)).sum())
+unconverged = int((~table[CONVERGED_COL].eq(True)).sum())
 print(f"{len(table)} models over {table[f'hp.{axis}'].nunique()} values of {axis}; {unconverged} not converged (excluded)")
 print(f"interpolation threshold ({axis} with mean training error <= {p.settings['max_train_error']:g}): {threshold}")
 print(f"test loss peaks at {axis} {top['at']} ({top['value']:.4f}), "
@@ -26,7 +28,7 @@ with pd.option_context("display.width", 250, "display.max_columns", 40):
     print(means.filter(regex=f"^hp\\.|_mean$").to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 # The same resamples as the statistics and claims rules (same models, count and seed).
-counts = stats.bootstrap_counts(len(table), p.bootstrap["resamples"], p.bootstrap["seed"])
+counts = bootstrap_counts(len(table), p.bootstrap["resamples"], p.bootstrap["seed"])
 correlations = double_descent.sweep_correlations(table, orientations, targets, counts, p.bootstrap["level"])
 with pd.option_context("display.width", 250, "display.max_columns", 20):
     print(correlations.sort_values(["target", "tau_a"], ascending=[True, False])

@@ -2,13 +2,13 @@
 
 import pandas as pd
 
-from prunability import stats
+from prunability.analysis.information import prediction_mi_table
 from prunability.io import redirect_output, save_csv
 
 redirect_output(snakemake.log[0])
 table = pd.read_csv(snakemake.input.table)
 measures = pd.read_csv(snakemake.input.measure_info)["name"].tolist()
-mi = stats.prediction_mi_table(table, measures, f"gen.{snakemake.params.target}")
+mi = prediction_mi_table(table, measures, f"gen.{snakemake.params.target}")
 save_csv(snakemake.output.mi, mi)
 if "prunability" in measures:
     rows = mi[(mi["other"] == "prunability") & (mi["base"] != "prunability")].sort_values("mi")

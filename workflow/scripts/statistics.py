@@ -5,7 +5,10 @@ noise floor: tau and Psi within each replicate, their spread, and the seed oracl
 
 import pandas as pd
 
-from prunability import stats
+from prunability.analysis.bootstrap import bootstrap_counts, bootstrap_intervals
+from prunability.analysis.completeness import duplicate_cells, flag_partial_grid, grid_completeness
+from prunability.analysis.ranking import summary_tables, tolerance_sensitivity
+from prunability.analysis.replicates import seed_noise_floor
 from prunability.io import redirect_output, save_csv
 from prunability.table import prunability_by_tolerance
 
@@ -19,8 +22,8 @@ axes = [f"hp.{a}" for a in p.axes]
 
 # Which cells of the grid the statistics lack, listed before anything is computed.
 grid_axes = [f"hp.{a}" for a in p.grid_axes]
-completeness = stats.grid_completeness(table, p.cells, grid_axes)
-n_duplicates = stats.duplicate_cells(table, grid_axes)
+completeness = grid_completeness(table, p.cells, grid_axes)
+n_duplicates = duplicate_cells(table, grid_axes)
 if completeness.empty:
     print(f"grid complete: {len(p.cells)} cells, one converged model each")
 else:
@@ -29,11 +32,11 @@ else:
     print(completeness.to_string(index=False))
 save_csv(snakemake.output.completeness, completeness)
 
-summary, granulated = stats.summary_tables(table, orientations, targets, axes)
-counts = stats.bootstrap_counts(len(table), p.bootstrap["resamples"], p.bootstrap["seed"])
-intervals = stats.bootstrap_intervals(table, orientations, targets, axes, counts, p.bootstrap["level"])
+summary, granulated = summary_tables(table, orientations, targets, axes)
+counts = bootstrap_counts(len(table), p.bootstrap["resamples"], p.bootstrap["seed"])
+intervals = bootstrap_intervals(table, orientations, targets, axes, counts, p.bootstrap["level"])
 summary = summary.merge(intervals, on=["measure", "target"])
-summary = stats.flag_partial_grid(summary, len(p.cells), n_duplicates, p.require_full_grid, ["Psi", "Psi_low", "Psi_high"])
+summary = flag_partial_grid(summary, len(p.cells), n_duplicates, p.require_full_grid, ["Psi", "Psi_low", "Psi_high"])
 if p.require_full_grid:
     granulated = granulated.merge(summary[["measure", "target", "full_grid"]], on=["measure", "target"])
     granulated.loc[~granulated.pop("full_grid"), "psi"] = float("nan")
@@ -53,15 +56,15 @@ save_csv(snakemake.output.granulated, granulated)
 
 # How tau and Psi of prunability move with the tolerance, from the stored curves.
 by_tolerance = prunability_by_tolerance(pd.read_csv(snakemake.input.curves), p.rel_tols, p.abs_tol)
-sensitivity = stats.tolerance_sensitivity(table, by_tolerance, targets, axes, counts, p.bootstrap["level"])
-sensitivity = stats.flag_partial_grid(sensitivity, len(p.cells), n_duplicates, p.require_full_grid, ["Psi", "Psi_low", "Psi_high"])
+sensitivity = tolerance_sensitivity(table, by_tolerance, targets, axes, counts, p.bootstrap["level"])
+sensitivity = flag_partial_grid(sensitivity, len(p.cells), n_duplicates, p.require_full_grid, ["Psi", "Psi_low", "Psi_high"])
 print("prunability against the tolerance rel_tol (abs_tol fixed):")
 print(sensitivity[["rel_tol", "target", "n_used", "tau_a", "tau_a_low", "tau_a_high", "Psi"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 save_csv(snakemake.output.sensitivity, sensitivity)
 
 # The seed noise floor: how much tau and Psi move between repeated runs of the same grid,
 # and how well one run's targets rank another's (the seed oracle).
-replicate, per_replicate, spread, oracle = stats.seed_noise_floor(
+replicate, per_replicate, spread, oracle = seed_noise_floor(
     table, orientations, targets, p.grid, p.axes, p.replicate_axis, p.require_full_grid)
 if replicate is None:
     print(f"no replicate axis (statistics.replicate_axis = {p.replicate_axis!r} is not a grid axis with two or more "
