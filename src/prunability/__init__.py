@@ -3,9 +3,9 @@ Pruning Predicts Generalization in Deep Neural Networks".
 
 Library modules, one per stage of the workflow: ``data`` (prepare_data),
 ``train`` (train_model), ``measures`` (measure_<family>), ``table``
-(collect_table), ``stats`` (statistics), ``plots`` (figures); ``pruning`` holds
-the masks and the prunability search, ``models`` the architectures, ``io`` atomic
-writes.
+(collect_table), ``analysis`` (statistics, a module per idea), ``plots``
+(figures); ``pruning`` holds the masks and the prunability search, ``models`` the
+architectures, ``io`` atomic writes.
 """
 
 __version__ = "0.1.0"

@@ -4,7 +4,8 @@
 # prunability, conditional mutual information, mutual information between measures'
 # predictions, and the claims table K1-K6; with a replicate axis (seed), the seed noise
 # floor: tau and Psi within each replicate and the seed oracle.
-# Library: prunability.stats, prunability.claims
+# Library: prunability.analysis (ranking, bootstrap, information, replicates,
+# completeness), prunability.claims
 
 
 rule statistics:
