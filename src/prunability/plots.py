@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from .analysis.bootstrap import percentile_interval  # noqa: E402
 from .double_descent import CURVE_COLUMNS, with_train_error  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
@@ -881,7 +882,9 @@ def prune_potential_frame(records: list[dict]) -> pd.DataFrame:
 
 def prune_potential_summary(frame: pd.DataFrame, resamples: int, level: float, seed: int) -> pd.DataFrame:
     """Per distribution: models, mean prune potential with a percentile-bootstrap interval of
-    the mean (models resampled), standard deviation, min, median and max across models."""
+    the mean (models resampled), standard deviation, min, median and max across models.
+    The models are drawn by index from one generator the distributions share, not with
+    bootstrap_counts: other draws would move every published interval."""
     rng = np.random.default_rng(seed)
     rows = []
     for key, group in frame.groupby("distribution", sort=False):
@@ -890,7 +893,7 @@ def prune_potential_summary(frame: pd.DataFrame, resamples: int, level: float, s
         low = high = float("nan")
         if len(values):
             means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
-            low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+            low, high = percentile_interval(means, level)
         first = group.iloc[0]
         rows.append(dict(distribution=key, corruption=first["corruption"], severity=first["severity"], models=len(values),
                          mean=values.mean() if len(values) else float("nan"), mean_low=low, mean_high=high,
