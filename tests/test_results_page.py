@@ -13,7 +13,7 @@ def write_study(root):
     study = root / "results" / "toy"
     (study / "stats").mkdir(parents=True)
     pd.DataFrame({"model": ["a", "b", "c"], "is.converged": [True, True, False],
-                  "gen.acc_gap": [0.10, 0.30, 0.90]}).to_csv(study / "table.csv", index=False)
+                  "gen.acc_gap": [0.10, 0.30, 0.90], "gen.train_acc": [0.5, 1.0, 1.0]}).to_csv(study / "table.csv", index=False)
     pd.DataFrame({"measure": ["prunability", "l2", "speed"], "target": ["gen.acc_gap"] * 3, "n_used": [2, 2, 0],
                   "tau_a": [0.25, 0.5, 1.0], "tau_a_low": [-0.125, 0.0, 1.0], "tau_a_high": [0.75, 1.0, 1.0],
                   "Psi": [0.125, float("nan"), 1.0], "Psi_low": [0.0, float("nan"), 1.0], "Psi_high": [0.5, float("nan"), 1.0]}
@@ -33,6 +33,7 @@ def test_the_page_holds_the_tables_numbers(tmp_path):
     assert "| K2 | definition |  |  | not tested |" in page
     assert "3 models, 2 converged" in page
     assert "gen.acc_gap: 0.100 to 0.300, median 0.200" in page  # the unconverged model's 0.9 left out
+    assert "gen.train_acc: 0.500 to 1.000, median 0.750" in page  # a model far from fitting its data shows
     assert "seed oracle (seed 0 against seed 1, 12 cells): tau 0.81, Psi 0.62" in page
     rows = [line for line in page.splitlines() if line.startswith(("| l2 |", "| prunability |", "| speed |"))]
     assert rows == ["| l2 | 2 | 0.50 | [0.00, 1.00] |  |  |", "| prunability | 2 | 0.25 | [-0.12, 0.75] | 0.12 | [0.00, 0.50] |",

@@ -100,6 +100,10 @@ def results_page(study: Path, target: str = "gen.acc_gap") -> str:
              "## The population", "",
              f"- {len(table)} models, {int(converged.sum())} converged (used by the statistics)",
              f"- {target}: {_f(gap.min(), 3)} to {_f(gap.max(), 3)}, median {_f(gap.median(), 3)}"]
+    for column in ("gen.train_acc", "gen.test_acc"):
+        if column in table:
+            values = table.loc[converged, column]
+            lines.append(f"- {column}: {_f(values.min(), 3)} to {_f(values.max(), 3)}, median {_f(values.median(), 3)}")
     oracle_path = stats / "seed_oracle.csv"
     oracle = pd.read_csv(oracle_path) if oracle_path.is_file() else pd.DataFrame()
     oracle = oracle[oracle["target"] == target] if len(oracle) else oracle
