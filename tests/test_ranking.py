@@ -455,14 +455,7 @@ def test_tolerance_sensitivity_by_hand():
     # (0.2, 0.5, 0.9) is ordered like the gap: all 3 pairs concordant, tau = 1; at rel_tol
     # 1.0 it is (0.9, 0.5, 0.2): all discordant, tau = -1. One axis whose 3 values all
     # differ: one group of 3, so Psi = psi = tau.
-    table = pd.DataFrame(
-        {
-            "model": ["a", "b", "c"],
-            "hp.width": [1, 2, 3],
-            "gen.acc_gap": [1.0, 2.0, 3.0],
-            "is.converged": [True, True, True],
-        }
-    )
+    table, _ = _tolerance_inputs()
     by_tolerance = pd.DataFrame(
         {
             "model": ["a", "b", "c", "c", "b", "a"],
