@@ -40,6 +40,10 @@ TRAIN_CFG = dict(ce_target=0.01, max_epochs=3, eval_batch_size=1024, checkpoint_
                  deterministic=True, fp32_precision="ieee", augment_pad=1, augment_flip=False, stopping="ce_target")
 NIN = {"arch": "nin", "base_width": 4, "head_relu": False}
 MLP = {"arch": "mlp", "base_width": 32, "head_relu": False}
+# An infinite step makes the weights non-finite at the first update on every machine;
+# a merely huge one (1e12) leaves a BatchNorm network's loss finite on some CPUs, since
+# BatchNorm undoes the weights' scale.
+DIVERGING_LR = math.inf
 
 
 @pytest.fixture(autouse=True)
@@ -116,7 +120,7 @@ def test_budget_trains_every_epoch_past_the_ce_target(split, tmp_path):
 
 
 def test_budget_of_a_diverging_model_is_not_converged(split, tmp_path):
-    r = run(split, tmp_path, model=NIN, optimizer="sgd", lr=1e12, max_epochs=3, stopping="budget")
+    r = run(split, tmp_path, model=NIN, optimizer="sgd", lr=DIVERGING_LR, max_epochs=3, stopping="budget")
     assert r.summary["diverged"] is True and r.summary["converged"] is False
 
 
@@ -168,7 +172,7 @@ def test_steps_to_ce_none_when_never_reached(split, tmp_path):
 
 @pytest.mark.parametrize("batchnorm", [True, False])
 def test_divergence_is_recorded_not_raised(split, tmp_path, batchnorm):
-    r = run(split, tmp_path, model=NIN, optimizer="sgd", lr=1e12, batchnorm=batchnorm, ce_target=0.01, max_epochs=3)
+    r = run(split, tmp_path, model=NIN, optimizer="sgd", lr=DIVERGING_LR, batchnorm=batchnorm, ce_target=0.01, max_epochs=3)
     s = r.summary
     assert s["diverged"] is True and s["converged"] is False
     assert s["epochs"] == 1 == len(r.curve)  # stops at once
@@ -176,16 +180,16 @@ def test_divergence_is_recorded_not_raised(split, tmp_path, batchnorm):
     assert s["steps"] <= math.ceil(N_TRAIN / 64)
     assert any("diverged" in line for line in r.lines)
     # the finished (diverged) cell is checkpointed like a converged one: a rerun returns it
-    again = run(split, tmp_path, model=NIN, optimizer="sgd", lr=1e12, batchnorm=batchnorm, ce_target=0.01, max_epochs=3)
+    again = run(split, tmp_path, model=NIN, optimizer="sgd", lr=DIVERGING_LR, batchnorm=batchnorm, ce_target=0.01, max_epochs=3)
     assert again.summary["resumed_from_epoch"] == 1 and again.summary["diverged"] is True
 
 
 def test_the_gpu_divergence_check_catches_a_diverging_model_at_the_end_of_its_epoch(split, tmp_path, monkeypatch):
     """On a GPU the loss is not read at every step (the host would wait for the device):
     a flag on the device is read once per epoch. Run that path on the CPU."""
-    per_step = run(split, tmp_path, name="a.pt", model=NIN, optimizer="sgd", lr=1e12, batchnorm=False, max_epochs=3)
+    per_step = run(split, tmp_path, name="a.pt", model=NIN, optimizer="sgd", lr=DIVERGING_LR, batchnorm=False, max_epochs=3)
     monkeypatch.setattr(train_mod, "checks_loss_every_step", lambda device: False)
-    per_epoch = run(split, tmp_path, name="b.pt", model=NIN, optimizer="sgd", lr=1e12, batchnorm=False, max_epochs=3)
+    per_epoch = run(split, tmp_path, name="b.pt", model=NIN, optimizer="sgd", lr=DIVERGING_LR, batchnorm=False, max_epochs=3)
     for r in (per_step, per_epoch):
         assert r.summary["diverged"] is True and r.summary["converged"] is False and r.summary["epochs"] == 1
     assert per_step.summary["steps"] < math.ceil(N_TRAIN / 64) == per_epoch.summary["steps"]  # the whole epoch ran
