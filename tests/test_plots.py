@@ -1,4 +1,4 @@
-"""Tests for prunability.plots: every figure of the report on a small synthetic study.
+"""Tests for prunability.figures: every figure of the report on a small synthetic study.
 
 The study is a full 2 x 2 x 2 grid of 8 models, model k = 4a + 2b + c with
 hp.width = (8, 16)[a], hp.depth = (2, 3)[b], hp.lr = (0.1, 0.01)[c] and gaps growing
@@ -28,12 +28,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prunability import claims, double_descent, plots
+from prunability import claims, double_descent
 from prunability.analysis.bootstrap import bootstrap_counts, bootstrap_intervals
 from prunability.analysis.completeness import flag_partial_grid
 from prunability.analysis.information import cmi_tables, prediction_mi_table
 from prunability.analysis.ranking import summary_tables, tolerance_sensitivity
 from prunability.analysis.replicates import seed_noise_floor
+from prunability.figures import answer, measures, style
+from prunability.figures import double_descent as double_descent_figures
+from prunability.figures import pruning_curves as curves_figures
+from prunability.figures import training as training_figures
 from prunability.table import CURVE_COLUMNS, prunability_by_tolerance
 
 N = 8
@@ -209,17 +213,26 @@ def required_full_study(tmp_path_factory):
     return build_study(tmp_path_factory.mktemp("required"), unconverged=(5,), require_full_grid=True)
 
 
+FIGURE_MODULES = (style, answer, measures, curves_figures, training_figures, double_descent_figures)
+
+
+def replace_save(monkeypatch, save) -> None:
+    """``save`` in place of ``_save`` in every figure module (each imported it from style)."""
+    for module in FIGURE_MODULES:
+        monkeypatch.setattr(module, "_save", save)
+
+
 @pytest.fixture
 def captured(monkeypatch):
     """The figures written by the plot functions (``_save`` still writes them)."""
     figures = []
-    original = plots._save
+    original = style._save
 
     def spy(fig, path):
         figures.append(fig)
         original(fig, path)
 
-    monkeypatch.setattr(plots, "_save", spy)
+    replace_save(monkeypatch, spy)
     return figures
 
 
@@ -233,7 +246,7 @@ def drawn(monkeypatch):
         figures.append(fig)
         matplotlib.pyplot.close(fig)
 
-    monkeypatch.setattr(plots, "_save", keep)
+    replace_save(monkeypatch, keep)
     return figures
 
 
@@ -243,33 +256,33 @@ def drawn(monkeypatch):
 def call(name: str, d: dict, path, target=TARGET):
     """Call plot function ``name`` as workflow/scripts/figures.py does."""
     if name == "claims_figure":
-        return plots.claims_figure(d["claims"], LEVEL, path)
+        return answer.claims_figure(d["claims"], LEVEL, path)
     if name == "tau_intervals":
-        return plots.tau_intervals(d["summary"], d["measure_info"], target, path, tau_threshold=TAU_THRESHOLD)
+        return answer.tau_intervals(d["summary"], d["measure_info"], target, path, tau_threshold=TAU_THRESHOLD)
     if name == "psi_heatmap":
-        return plots.psi_heatmap(d["granulated"], d["summary"], d["measure_info"], target, path)
+        return answer.psi_heatmap(d["granulated"], d["summary"], d["measure_info"], target, path)
     if name == "measures_vs_gap":
-        return plots.measures_vs_gap(d["table"], d["summary"], d["measure_info"], target, path)
+        return measures.measures_vs_gap(d["table"], d["summary"], d["measure_info"], target, path)
     if name == "cmi_bars":
-        return plots.cmi_bars(d["cmi"], d["summary"], d["measure_info"], target, path)
+        return answer.cmi_bars(d["cmi"], d["summary"], d["measure_info"], target, path)
     if name == "prediction_mi_bars":
-        return plots.prediction_mi_bars(d["mi"], d["measure_info"], target, MI_THRESHOLD, path)
+        return answer.prediction_mi_bars(d["mi"], d["measure_info"], target, MI_THRESHOLD, path)
     if name == "tolerance_sensitivity":
-        return plots.tolerance_sensitivity(d["sensitivity"], target, REL_TOL, path)
+        return answer.tolerance_sensitivity(d["sensitivity"], target, REL_TOL, path)
     if name == "prunability_vs_gap":
-        return plots.prunability_vs_gap(d["table"], d["summary"], target, ["width", "depth"], path)
+        return measures.prunability_vs_gap(d["table"], d["summary"], target, ["width", "depth"], path)
     if name == "pruning_curves":
-        return plots.pruning_curves(d["curves"], d["table"], target, 3, path)
+        return curves_figures.pruning_curves(d["curves"], d["table"], target, 3, path)
     if name == "pruning_curves_all":
-        return plots.pruning_curves_all(d["curves"], d["table"], target, path)
+        return curves_figures.pruning_curves_all(d["curves"], d["table"], target, path)
     if name == "size_scaling":
-        return plots.size_scaling(d["table"], path)
+        return measures.size_scaling(d["table"], path)
     if name == "training_curves":
-        return plots.training_curves(d["training"], d["table"], ["width", "depth", "lr"], "ce_target", CE_TARGET, path)
+        return training_figures.training_curves(d["training"], d["table"], ["width", "depth", "lr"], "ce_target", CE_TARGET, path)
     if name == "gap_by_axis":
-        return plots.gap_by_axis(d["table"], target, ["width", "depth", "lr"], path)
+        return training_figures.gap_by_axis(d["table"], target, ["width", "depth", "lr"], path)
     if name == "measure_costs":
-        return plots.measure_costs(d["costs"], path)
+        return training_figures.measure_costs(d["costs"], path)
     raise KeyError(name)
 
 
@@ -300,7 +313,7 @@ def labels(ticks) -> list[str]:
 
 
 def panel_models(fig) -> list[str]:
-    """The hyperparameter lines (plots._two_lines of the model) of each pruning-curve panel's title."""
+    """The hyperparameter lines (curves_figures._two_lines of the model) of each pruning-curve panel's title."""
     return [ax.get_title().split("\nprunability")[0] for ax in titled_axes(fig)]
 
 
@@ -315,9 +328,9 @@ def oracle_bands(ax) -> list:
 
 
 def readable(names, info=None) -> list[str]:
-    """The y tick labels the figures give ``names``: plots.measure_labels of the study's measure_info."""
+    """The y tick labels the figures give ``names``: style.measure_labels of the study's measure_info."""
     info = INFO if info is None else info
-    return [plots.measure_labels(info).get(n) or plots.measure_label(n) for n in names]
+    return [style.measure_labels(info).get(n) or style.measure_label(n) for n in names]
 
 
 def titled_axes(fig) -> list:
@@ -354,11 +367,11 @@ def test_writes_png(name, study, tmp_path, captured):
     assert placeholder_text(captured[0]) is None, f"{name} drew a placeholder on a full study"
     if name == "pruning_curves":  # one panel per model picked by pick_spread, in its order
         prunability = study["table"].set_index("model")["measure.prunability"]
-        models = plots.pick_spread(prunability, 3)
+        models = curves_figures.pick_spread(prunability, 3)
         assert len(models) == 3
         assert prunability[models[0]] == prunability.min() and prunability[models[-1]] == prunability.max()
         titled = titled_axes(captured[0])
-        assert panel_models(captured[0]) == [plots._two_lines(m) for m in models]
+        assert panel_models(captured[0]) == [curves_figures._two_lines(m) for m in models]
         gap = study["table"].set_index("model")[f"gen.{TARGET}"]
         for ax, model in zip(titled, models):
             assert ax.get_title().endswith(f"\nprunability {prunability[model]:.3f}, {TARGET} {gap[model]:.3g}")
@@ -427,18 +440,18 @@ def test_no_rows_for_the_target(name, message, study, tmp_path, captured):
 
 def test_empty_prediction_mi(study, tmp_path, captured):
     path = tmp_path / "mi.png"
-    plots.prediction_mi_bars(study["mi"].iloc[0:0], study["measure_info"], TARGET, MI_THRESHOLD, path)
+    answer.prediction_mi_bars(study["mi"].iloc[0:0], study["measure_info"], TARGET, MI_THRESHOLD, path)
     assert_png(path)
     assert "no mutual information between prunability and a baseline" in placeholder_text(captured[0])
 
 
 def test_empty_claims_and_summary_frames(study, tmp_path, captured):
     """Frames with the columns but no row (as read from a header-only CSV)."""
-    plots.tau_intervals(study["summary"].iloc[0:0], study["measure_info"], TARGET, tmp_path / "a" / "tau.png")
-    plots.cmi_bars(study["cmi"].iloc[0:0], study["summary"], study["measure_info"], TARGET, tmp_path / "b" / "cmi.png")
-    plots.psi_heatmap(study["granulated"].iloc[0:0], study["summary"], study["measure_info"], TARGET,
+    answer.tau_intervals(study["summary"].iloc[0:0], study["measure_info"], TARGET, tmp_path / "a" / "tau.png")
+    answer.cmi_bars(study["cmi"].iloc[0:0], study["summary"], study["measure_info"], TARGET, tmp_path / "b" / "cmi.png")
+    answer.psi_heatmap(study["granulated"].iloc[0:0], study["summary"], study["measure_info"], TARGET,
                       tmp_path / "c" / "psi.png")
-    plots.tolerance_sensitivity(study["sensitivity"].iloc[0:0], TARGET, REL_TOL, tmp_path / "d" / "tol.png")
+    answer.tolerance_sensitivity(study["sensitivity"].iloc[0:0], TARGET, REL_TOL, tmp_path / "d" / "tol.png")
     for folder in "abcd":
         assert_png(next((tmp_path / folder).iterdir()))
     assert all(placeholder_text(fig) for fig in captured)
@@ -461,15 +474,15 @@ def test_prunability_nan_everywhere_figures(tmp_path, captured):
     table, _, _ = make_table()
     table["measure.prunability"] = np.nan
     path = tmp_path / "gap.png"
-    plots.prunability_vs_gap(table, pd.DataFrame(columns=["measure", "target"]), TARGET, ["width", "depth"], path)
+    measures.prunability_vs_gap(table, pd.DataFrame(columns=["measure", "target"]), TARGET, ["width", "depth"], path)
     assert_png(path)
 
 
 def test_pruning_curves_prunability_nan_everywhere(tmp_path, captured):
     table, _, curves = make_table()
     table["measure.prunability"] = np.nan
-    plots.pruning_curves(curves, table, TARGET, 4, tmp_path / "a" / "curves.png")
-    plots.pruning_curves_all(curves, table, TARGET, tmp_path / "b" / "all.png")
+    curves_figures.pruning_curves(curves, table, TARGET, 4, tmp_path / "a" / "curves.png")
+    curves_figures.pruning_curves_all(curves, table, TARGET, tmp_path / "b" / "all.png")
     assert_png(tmp_path / "a" / "curves.png")
     assert all("no converged model has a finite prunability" in placeholder_text(fig) for fig in captured)
 
@@ -477,12 +490,12 @@ def test_pruning_curves_prunability_nan_everywhere(tmp_path, captured):
 def test_pruning_curves_picked_model_without_curves(study, tmp_path, captured):
     # a model without stored curves is not drawn; three others are
     prunability = study["table"].set_index("model")["measure.prunability"]
-    missing = plots.pick_spread(prunability, 3)[1]
+    missing = curves_figures.pick_spread(prunability, 3)[1]
     curves = study["curves"][study["curves"]["model"] != missing]
-    plots.pruning_curves(curves, study["table"], TARGET, 3, tmp_path / "curves.png")
+    curves_figures.pruning_curves(curves, study["table"], TARGET, 3, tmp_path / "curves.png")
     assert_png(tmp_path / "curves.png")
     titles = panel_models(captured[0])
-    assert len(titles) == 3 and plots._two_lines(missing) not in titles
+    assert len(titles) == 3 and curves_figures._two_lines(missing) not in titles
 
 
 @pytest.fixture(scope="module")
@@ -517,7 +530,7 @@ def test_no_pruning_family_other_figures(name, no_pruning_study, tmp_path, drawn
 
 
 def test_pruning_curves_without_curves_but_with_prunability(study, tmp_path, captured):
-    plots.pruning_curves(study["curves"].iloc[0:0], study["table"], TARGET, 4, tmp_path / "c.png")
+    curves_figures.pruning_curves(study["curves"].iloc[0:0], study["table"], TARGET, 4, tmp_path / "c.png")
     assert_png(tmp_path / "c.png")
     assert "no pruning curves" in placeholder_text(captured[0])
 
@@ -537,12 +550,12 @@ def test_claims_nothing_tested(tmp_path, captured):
     assert (frame["verdict"] == claims.NOT_TESTED).all()
     assert frame[["value", "ci_low", "ci_high"]].isna().all().all()
     out = tmp_path / "out" / "claims.png"
-    plots.claims_figure(frame, LEVEL, out)
+    answer.claims_figure(frame, LEVEL, out)
     assert_png(out)
     cells = captured[0].axes[0].tables[0].get_celld()
     n_rows = len(frame)
     assert [cells[(r, 3)].get_text().get_text() for r in range(1, n_rows + 1)] == ["—"] * n_rows
-    grey = matplotlib.colors.to_rgba(plots.VERDICT_COLOURS[claims.NOT_TESTED])
+    grey = matplotlib.colors.to_rgba(style.VERDICT_COLOURS[claims.NOT_TESTED])
     assert all(cells[(r, 4)].get_facecolor() == grey for r in range(1, n_rows + 1))
 
 
@@ -550,7 +563,7 @@ def test_claims_empty_notes(study, tmp_path, drawn):
     """Notes read back from CSV as NaN (empty) are drawn as empty cells."""
     frame = study["claims"].copy()
     frame["note"] = np.nan
-    plots.claims_figure(frame, LEVEL, tmp_path / "claims.png")
+    answer.claims_figure(frame, LEVEL, tmp_path / "claims.png")
     cells = drawn[0].axes[0].tables[0].get_celld()
     assert all(cells[(r, 5)].get_text().get_text() == "" for r in range(1, len(frame) + 1))
 
@@ -558,7 +571,7 @@ def test_claims_empty_notes(study, tmp_path, drawn):
 def test_prunability_vs_gap_without_axes(study, tmp_path, drawn):
     """No grid axis: one colour, no legend; one axis: hue only."""
     for axes in ([], ["width"]):
-        plots.prunability_vs_gap(study["table"], study["summary"], TARGET, axes, tmp_path / "gap.png")
+        measures.prunability_vs_gap(study["table"], study["summary"], TARGET, axes, tmp_path / "gap.png")
     no_axis, one_axis = (fig.axes[0] for fig in drawn)
     assert no_axis.get_legend() is None
     assert labels(one_axis.get_legend().get_texts()) == [str(w) for w in WIDTHS]
@@ -569,16 +582,16 @@ def test_pruning_curves_more_models_than_asked(study, tmp_path, drawn):
     """More models asked than the table has (3 here, one with a NaN prunability): one panel each of the 2 others."""
     table = study["table"].iloc[2:5].copy()
     table.loc[table.index[1], "measure.prunability"] = np.nan
-    plots.pruning_curves(study["curves"], table, TARGET, 20, tmp_path / "curves.png")
+    curves_figures.pruning_curves(study["curves"], table, TARGET, 20, tmp_path / "curves.png")
     titles = panel_models(drawn[0])
-    assert sorted(titles) == sorted(plots._two_lines(m) for m in table["model"].iloc[[0, 2]])
+    assert sorted(titles) == sorted(curves_figures._two_lines(m) for m in table["model"].iloc[[0, 2]])
 
 
 def test_cmi_bars_one_measure_all_nan(study, tmp_path, drawn):
     """NaN CMI for one measure only: the bars of the others are drawn."""
     cmi = study["cmi"].copy()
     cmi.loc[cmi["measure"] == "params", ["cmi_jiang", "cmi_careful"]] = np.nan
-    plots.cmi_bars(cmi, study["summary"], study["measure_info"], TARGET, tmp_path / "cmi.png")
+    answer.cmi_bars(cmi, study["summary"], study["measure_info"], TARGET, tmp_path / "cmi.png")
     assert placeholder_text(drawn[0]) is None
 
 
@@ -595,19 +608,19 @@ def test_by_family_order():
         ("steps", "optimization"), ("l2", "norms"), ("kept", "pruning"), ("eig", "hessian"), ("beta", "custom"),
     ])
     # FAMILY_ORDER first, registry order inside a family, unknown families last in registry order
-    assert plots._by_family(info) == ["prun", "kept", "params", "l2", "sharp", "eig", "steps", "zeta", "alpha", "beta"]
-    assert plots._by_family(info.iloc[0:0]) == []
+    assert style._by_family(info) == ["prun", "kept", "params", "l2", "sharp", "eig", "steps", "zeta", "alpha", "beta"]
+    assert style._by_family(info.iloc[0:0]) == []
 
 
 def test_by_family_ignores_the_index():
     info = info_frame([("b", "norms"), ("a", "pruning"), ("c", "norms")])
     info.index = [10, 3, 7]
-    assert plots._by_family(info) == ["a", "b", "c"]
+    assert style._by_family(info) == ["a", "b", "c"]
 
 
 def test_family_palette_order():
     info = info_frame([("x", "zz"), ("y", "norms"), ("z", "aa"), ("w", "pruning"), ("v", "norms")])
-    palette = plots._family_palette(info)
+    palette = style._family_palette(info)
     assert list(palette) == ["pruning", "norms", "aa", "zz"]
     assert len(set(palette.values())) == 4
 
@@ -615,29 +628,29 @@ def test_family_palette_order():
 def test_pick_spread():
     values = pd.Series([0.5, np.nan, 0.1, 0.9, 0.3, 0.7], index=list("abcdef"))
     # sorted: c 0.1, e 0.3, a 0.5, f 0.7, d 0.9
-    assert plots.pick_spread(values, 3) == ["c", "a", "d"]
-    assert plots.pick_spread(values, 2) == ["c", "d"]
-    assert plots.pick_spread(values, 1) == ["c"]
-    assert plots.pick_spread(values, 5) == ["c", "e", "a", "f", "d"]
-    assert plots.pick_spread(values, 50) == ["c", "e", "a", "f", "d"]
-    assert plots.pick_spread(pd.Series([np.nan, np.nan], index=["a", "b"]), 3) == []
-    assert plots.pick_spread(pd.Series([], dtype=float), 3) == []
-    picked = plots.pick_spread(pd.Series(np.arange(10.0)), 4)  # positions 0, 3, 6, 9
+    assert curves_figures.pick_spread(values, 3) == ["c", "a", "d"]
+    assert curves_figures.pick_spread(values, 2) == ["c", "d"]
+    assert curves_figures.pick_spread(values, 1) == ["c"]
+    assert curves_figures.pick_spread(values, 5) == ["c", "e", "a", "f", "d"]
+    assert curves_figures.pick_spread(values, 50) == ["c", "e", "a", "f", "d"]
+    assert curves_figures.pick_spread(pd.Series([np.nan, np.nan], index=["a", "b"]), 3) == []
+    assert curves_figures.pick_spread(pd.Series([], dtype=float), 3) == []
+    picked = curves_figures.pick_spread(pd.Series(np.arange(10.0)), 4)  # positions 0, 3, 6, 9
     assert picked == [0, 3, 6, 9]
 
 
 def test_two_lines():
-    assert plots._two_lines("depth~2/width~1/batchnorm~True/dropout~0.0") == "depth=2, width=1\nbatchnorm=True, dropout=0.0"
-    assert plots._two_lines("width~8/depth~2/lr~0.1") == "width=8, depth=2\nlr=0.1"
+    assert curves_figures._two_lines("depth~2/width~1/batchnorm~True/dropout~0.0") == "depth=2, width=1\nbatchnorm=True, dropout=0.0"
+    assert curves_figures._two_lines("width~8/depth~2/lr~0.1") == "width=8, depth=2\nlr=0.1"
 
 
 def test_wrap():
-    assert plots._wrap("a b c", 3) == "a b\nc"
-    assert plots._wrap(float("nan"), 10) == ""
+    assert answer._wrap("a b c", 3) == "a b\nc"
+    assert answer._wrap(float("nan"), 10) == ""
 
 
 def test_tau_intervals_sorted_by_tau(study, tmp_path, drawn):
-    plots.tau_intervals(study["summary"], study["measure_info"], TARGET, tmp_path / "tau.png")
+    answer.tau_intervals(study["summary"], study["measure_info"], TARGET, tmp_path / "tau.png")
     rows = study["summary"][study["summary"]["target"] == f"gen.{TARGET}"]
     expected = rows.sort_values("tau_a")["measure"].tolist()
     left, right = drawn[0].axes[:2]
@@ -647,7 +660,7 @@ def test_tau_intervals_sorted_by_tau(study, tmp_path, drawn):
     assert "8 models" in drawn[0].get_suptitle()
     # legend: the study's families in FAMILY_ORDER; each measure in its family's colour
     assert labels(right.get_legend().get_texts()) == ["pruning", "norms", "flatness"]
-    palette = plots._family_palette(study["measure_info"])
+    palette = style._family_palette(study["measure_info"])
     family = dict(zip(study["measure_info"]["name"], study["measure_info"]["family"]))
     for y, measure in enumerate(expected):
         (line,) = [line for line in left.get_lines() if list(line.get_ydata()) == [y, y]]
@@ -656,7 +669,7 @@ def test_tau_intervals_sorted_by_tau(study, tmp_path, drawn):
 
 
 def test_tau_intervals_partial_grid_title(partial_study, tmp_path, drawn):
-    plots.tau_intervals(partial_study["summary"], partial_study["measure_info"], TARGET, tmp_path / "tau.png")
+    answer.tau_intervals(partial_study["summary"], partial_study["measure_info"], TARGET, tmp_path / "tau.png")
     assert drawn[0].axes[1].get_title() == f"partial grid for {len(BY_FAMILY)} of {len(BY_FAMILY)} measures"
     assert "7 models" in drawn[0].get_suptitle()
 
@@ -667,7 +680,7 @@ def test_tau_intervals_unknown_measure_and_family(study, tmp_path, drawn):
     extra = summary[summary["measure"] == "params"].assign(measure="mystery")
     summary = pd.concat([summary, extra], ignore_index=True)
     info = pd.concat([study["measure_info"], info_frame([("zz_measure", "custom")])], ignore_index=True)
-    plots.tau_intervals(summary, info, TARGET, tmp_path / "tau.png")
+    answer.tau_intervals(summary, info, TARGET, tmp_path / "tau.png")
     names = labels(drawn[0].axes[0].get_yticklabels())
     (line,) = [line for line in drawn[0].axes[0].get_lines() if list(line.get_ydata()) == [names.index("mystery")] * 2]
     assert line.get_color() == "grey"
@@ -679,8 +692,8 @@ def test_tau_figure_grows_with_measures(study, tmp_path):
     target_rows = summary[summary["target"] == f"gen.{TARGET}"]
     many = pd.concat([target_rows.assign(measure=lambda f, i=i: f["measure"] + f"_{i}") for i in range(3)],
                      ignore_index=True)
-    plots.tau_intervals(target_rows.iloc[:2], study["measure_info"], TARGET, tmp_path / "few" / "tau.png")
-    plots.tau_intervals(many, study["measure_info"], TARGET, tmp_path / "many" / "tau.png")
+    answer.tau_intervals(target_rows.iloc[:2], study["measure_info"], TARGET, tmp_path / "few" / "tau.png")
+    answer.tau_intervals(many, study["measure_info"], TARGET, tmp_path / "many" / "tau.png")
     few_h, few_w = assert_png(tmp_path / "few" / "tau.png")
     many_h, many_w = assert_png(tmp_path / "many" / "tau.png")
     # 10 more rows at 0.22 in each, 130 dpi: about 290 pixels taller
@@ -689,7 +702,7 @@ def test_tau_figure_grows_with_measures(study, tmp_path):
 
 
 def test_psi_heatmap_order(study, tmp_path, drawn):
-    plots.psi_heatmap(study["granulated"], study["summary"], study["measure_info"], TARGET, tmp_path / "psi.png")
+    answer.psi_heatmap(study["granulated"], study["summary"], study["measure_info"], TARGET, tmp_path / "psi.png")
     ax = titled_axes(drawn[0])[0]
     assert labels(ax.get_yticklabels()) == readable(BY_FAMILY)
     assert labels(ax.get_xticklabels()) == ["width", "depth", "lr", "Ψ (mean)"]
@@ -700,7 +713,7 @@ def test_psi_heatmap_order(study, tmp_path, drawn):
 
 def test_psi_heatmap_values(study, tmp_path, drawn):
     """The annotations are psi per axis and Psi from the summary."""
-    plots.psi_heatmap(study["granulated"], study["summary"], study["measure_info"], TARGET, tmp_path / "psi.png")
+    answer.psi_heatmap(study["granulated"], study["summary"], study["measure_info"], TARGET, tmp_path / "psi.png")
     ax = titled_axes(drawn[0])[0]
     texts = [t.get_text() for t in ax.texts]
     g = study["granulated"][study["granulated"]["target"] == f"gen.{TARGET}"]
@@ -715,7 +728,7 @@ def test_psi_heatmap_values(study, tmp_path, drawn):
 
 def test_psi_heatmap_skips_measures_missing_from_info(study, tmp_path, drawn):
     info = study["measure_info"][study["measure_info"]["name"] != "params"]
-    plots.psi_heatmap(study["granulated"], study["summary"], info, TARGET, tmp_path / "psi.png")
+    answer.psi_heatmap(study["granulated"], study["summary"], info, TARGET, tmp_path / "psi.png")
     assert labels(titled_axes(drawn[0])[0].get_yticklabels()) == readable([m for m in BY_FAMILY if m != "params"])
 
 
@@ -730,7 +743,7 @@ def bar_widths(ax) -> dict:
 
 
 def test_cmi_bars_order(study, tmp_path, drawn):
-    plots.cmi_bars(study["cmi"], study["summary"], study["measure_info"], TARGET, tmp_path / "cmi.png")
+    answer.cmi_bars(study["cmi"], study["summary"], study["measure_info"], TARGET, tmp_path / "cmi.png")
     rows = study["cmi"][study["cmi"]["target"] == f"gen.{TARGET}"]
     expected = rows.sort_values("cmi_jiang", ascending=False)["measure"].tolist()
     assert expected != study["measure_info"]["name"].tolist()
@@ -750,7 +763,7 @@ def test_cmi_bars_signed_by_tau(study, tmp_path, drawn):
     summary = study["summary"].copy()
     reversed_row = (summary["measure"] == "kept_count") & (summary["target"] == f"gen.{TARGET}")
     summary.loc[reversed_row, "tau_a"] *= -1
-    plots.cmi_bars(study["cmi"], summary, study["measure_info"], TARGET, tmp_path / "cmi.png")
+    answer.cmi_bars(study["cmi"], summary, study["measure_info"], TARGET, tmp_path / "cmi.png")
     ax = drawn[0].axes[0]
     names = labels(ax.get_yticklabels())
     assert names[-1] == "κ (kept count)"
@@ -764,7 +777,7 @@ def test_cmi_bars_signed_by_tau(study, tmp_path, drawn):
 def test_cmi_bars_careful_only(study, tmp_path, drawn):
     """One grid axis: Jiang's algorithm (pairs of axes) has no value; the careful variant is drawn alone, sorted."""
     cmi = study["cmi"].assign(cmi_jiang=np.nan)
-    plots.cmi_bars(cmi, study["summary"], study["measure_info"], TARGET, tmp_path / "cmi.png")
+    answer.cmi_bars(cmi, study["summary"], study["measure_info"], TARGET, tmp_path / "cmi.png")
     ax = drawn[0].axes[0]
     assert labels(ax.get_legend().get_texts()) == ["careful variant"]
     rows = cmi[cmi["target"] == f"gen.{TARGET}"]
@@ -779,7 +792,7 @@ def k6_rows(study) -> pd.DataFrame:
 
 
 def test_prediction_mi_bars(study, tmp_path, drawn):
-    plots.prediction_mi_bars(study["mi"], study["measure_info"], TARGET, MI_THRESHOLD, tmp_path / "mi.png")
+    answer.prediction_mi_bars(study["mi"], study["measure_info"], TARGET, MI_THRESHOLD, tmp_path / "mi.png")
     left, right = drawn[0].axes[:2]
     rows = k6_rows(study).sort_values("mi", ascending=False)
     assert len(rows) == 2  # params and pacbayes_flatness; kept_count is pruning's own
@@ -800,18 +813,18 @@ def test_prediction_mi_bars(study, tmp_path, drawn):
 def test_prediction_mi_bars_measure_missing_from_info(study, tmp_path, drawn):
     """A baseline of the MI table that measure_info lacks is left out."""
     info = study["measure_info"][study["measure_info"]["name"] != "params"]
-    plots.prediction_mi_bars(study["mi"], info, TARGET, MI_THRESHOLD, tmp_path / "mi.png")
+    answer.prediction_mi_bars(study["mi"], info, TARGET, MI_THRESHOLD, tmp_path / "mi.png")
     assert labels(drawn[0].axes[0].get_yticklabels()) == readable(["pacbayes_flatness"])
 
 
 def test_claims_figure_cells(study, tmp_path, drawn):
-    plots.claims_figure(study["claims"], LEVEL, tmp_path / "claims.png")
+    answer.claims_figure(study["claims"], LEVEL, tmp_path / "claims.png")
     cells = drawn[0].axes[0].tables[0].get_celld()
     assert cells[(0, 3)].get_text().get_text() == "value [95% interval]"
     frame = study["claims"]
     for r, row in enumerate(frame.itertuples(), start=1):
         assert cells[(r, 0)].get_text().get_text() == row.claim
-        colour = matplotlib.colors.to_rgba(plots.VERDICT_COLOURS[row.verdict])
+        colour = matplotlib.colors.to_rgba(style.VERDICT_COLOURS[row.verdict])
         assert cells[(r, 4)].get_facecolor() == colour
         value = cells[(r, 3)].get_text().get_text()
         if np.isfinite(row.value):
@@ -820,12 +833,12 @@ def test_claims_figure_cells(study, tmp_path, drawn):
         else:
             assert value == "—"
     # every verdict occurs, so every colour is checked
-    assert set(frame["verdict"]) == set(plots.VERDICT_COLOURS)
+    assert set(frame["verdict"]) == set(style.VERDICT_COLOURS)
 
 
 def test_tolerance_sensitivity_sorted(study, tmp_path, drawn):
     shuffled = study["sensitivity"].sample(frac=1.0, random_state=3)
-    plots.tolerance_sensitivity(shuffled, TARGET, REL_TOL, tmp_path / "tol.png")
+    answer.tolerance_sensitivity(shuffled, TARGET, REL_TOL, tmp_path / "tol.png")
     ax = drawn[0].axes[0]
     tau_line = ax.get_lines()[0]
     assert list(tau_line.get_xdata()) == REL_TOLS
@@ -836,7 +849,7 @@ def test_tolerance_sensitivity_sorted(study, tmp_path, drawn):
 
 
 def test_prunability_vs_gap_points(partial_study, tmp_path, drawn):
-    plots.prunability_vs_gap(partial_study["table"], partial_study["summary"], TARGET, ["width", "depth"],
+    measures.prunability_vs_gap(partial_study["table"], partial_study["summary"], TARGET, ["width", "depth"],
                              tmp_path / "gap.png")
     ax = drawn[0].axes[0]
     row = partial_study["summary"].set_index(["measure", "target"]).loc[("prunability", f"gen.{TARGET}")]
@@ -885,7 +898,7 @@ def dashed_x(ax) -> list[float]:
 
 def test_tau_intervals_seed_oracle_and_each_seed(tmp_path, drawn):
     d = build_seed_study(tmp_path)
-    plots.tau_intervals(d["summary"], d["measure_info"], TARGET, tmp_path / "tau.png", d["replicates"], d["seed_oracle"])
+    answer.tau_intervals(d["summary"], d["measure_info"], TARGET, tmp_path / "tau.png", d["replicates"], d["seed_oracle"])
     left, right = drawn[0].axes[:2]
     (oracle,) = d["seed_oracle"][d["seed_oracle"]["target"] == f"gen.{TARGET}"].itertuples()
     assert 0 < oracle.tau_a < 1  # the swap makes the two seeds disagree
@@ -895,7 +908,7 @@ def test_tau_intervals_seed_oracle_and_each_seed(tmp_path, drawn):
         f"seed oracle (τ {oracle.tau_a:.2f}, Ψ {oracle.Psi:.2f})", "each seed's own value"]
     assert not oracle_bands(left)  # one pair of seeds: no band
     # each measure's row carries its two per-seed values as diamonds
-    measure_of = {label: name for name, label in plots.measure_labels(d["measure_info"]).items()}
+    measure_of = {label: name for name, label in style.measure_labels(d["measure_info"]).items()}
     names = [measure_of[label] for label in labels(left.get_yticklabels())]
     per_seed = d["replicates"][d["replicates"]["target"] == f"gen.{TARGET}"]
     for ax, column in ((left, "tau_a"), (right, "Psi")):
@@ -909,7 +922,7 @@ def test_tau_intervals_seed_oracle_and_each_seed(tmp_path, drawn):
 
 def test_tau_intervals_seed_oracle_band_with_three_seeds(tmp_path, drawn):
     d = build_seed_study(tmp_path, seeds=(0, 1, 2))
-    plots.tau_intervals(d["summary"], d["measure_info"], TARGET, tmp_path / "tau.png", d["replicates"], d["seed_oracle"])
+    answer.tau_intervals(d["summary"], d["measure_info"], TARGET, tmp_path / "tau.png", d["replicates"], d["seed_oracle"])
     left = drawn[0].axes[0]
     oracle = d["seed_oracle"][d["seed_oracle"]["target"] == f"gen.{TARGET}"]
     pairs = oracle[oracle["pair"] != "mean"]["tau_a"]
@@ -929,8 +942,8 @@ def test_tau_intervals_without_a_replicate_axis_is_as_before(study, tmp_path, dr
                                                          ["width", "depth", "lr"], "seed")
     assert axis is None
     replicates, oracle = roundtrip(replicates, tmp_path, "replicates"), roundtrip(oracle, tmp_path, "seed_oracle")
-    plots.tau_intervals(study["summary"], study["measure_info"], TARGET, tmp_path / "a.png", replicates, oracle)
-    plots.tau_intervals(study["summary"], study["measure_info"], TARGET, tmp_path / "b.png")
+    answer.tau_intervals(study["summary"], study["measure_info"], TARGET, tmp_path / "a.png", replicates, oracle)
+    answer.tau_intervals(study["summary"], study["measure_info"], TARGET, tmp_path / "b.png")
     with_frames, without = drawn
     for a, b in zip(with_frames.axes[:2], without.axes[:2]):
         assert not dashed_x(a) and not a.collections and not oracle_bands(a)
@@ -942,7 +955,7 @@ def test_tau_intervals_nan_oracle_is_not_drawn(tmp_path, drawn):
     """A pair without a tau (e.g. every model of one seed unconverged): no line, no legend entry."""
     d = build_seed_study(tmp_path)
     oracle = d["seed_oracle"].assign(tau_a=np.nan)
-    plots.tau_intervals(d["summary"], d["measure_info"], TARGET, tmp_path / "tau.png", d["replicates"], oracle)
+    answer.tau_intervals(d["summary"], d["measure_info"], TARGET, tmp_path / "tau.png", d["replicates"], oracle)
     left, right = drawn[0].axes[:2]
     assert not dashed_x(left) and len(dashed_x(right)) == 1
     assert labels(left.get_legend().get_texts())[0].startswith("seed oracle (Ψ ")
@@ -969,7 +982,7 @@ def expected_lines(table: pd.DataFrame, varied: str, size: str, measure: str) ->
 
 
 def test_size_scaling_lines(study, tmp_path, drawn):
-    plots.size_scaling(study["table"], tmp_path / "size.png")
+    measures.size_scaling(study["table"], tmp_path / "size.png")
     width_prun, width_kept, depth_prun, depth_kept = drawn[0].axes[:4]
     table = study["table"]
     # width row: one line per (depth, lr), 4 lines of the 2 widths; depth row: per (width, lr)
@@ -997,7 +1010,7 @@ def test_size_scaling_lines(study, tmp_path, drawn):
 def test_size_scaling_leaves_out_unconverged_and_nan(partial_study, tmp_path, drawn):
     table = partial_study["table"].copy()  # model 5 not converged
     table.loc[0, "measure.kept_count"] = np.nan
-    plots.size_scaling(table, tmp_path / "size.png")
+    measures.size_scaling(table, tmp_path / "size.png")
     width_prun, width_kept = drawn[0].axes[:2]
     assert sum(len(line.get_xdata()) for line in width_prun.get_lines()) == N - 1
     assert sum(len(line.get_xdata()) for line in width_kept.get_lines()) == N - 2
@@ -1007,7 +1020,7 @@ def test_size_scaling_leaves_out_unconverged_and_nan(partial_study, tmp_path, dr
 
 def test_size_scaling_grid_without_a_depth_axis(study, tmp_path, drawn):
     table = study["table"][study["table"]["hp.depth"] == DEPTHS[0]]
-    plots.size_scaling(table, tmp_path / "size.png")
+    measures.size_scaling(table, tmp_path / "size.png")
     width_prun, width_kept, depth_prun, depth_kept = drawn[0].axes[:4]
     assert len(width_prun.get_lines()) == 2  # one per lr
     for ax in (depth_prun, depth_kept):
@@ -1018,7 +1031,7 @@ def test_size_scaling_grid_without_a_depth_axis(study, tmp_path, drawn):
 
 def test_size_scaling_no_size_axis_at_all(study, tmp_path, captured):
     table = study["table"][(study["table"]["hp.depth"] == DEPTHS[0]) & (study["table"]["hp.width"] == WIDTHS[0])]
-    plots.size_scaling(table, tmp_path / "size.png")
+    measures.size_scaling(table, tmp_path / "size.png")
     assert_png(tmp_path / "size.png")
     texts = [panel_text(ax) for ax in captured[0].axes[:4]]
     assert texts == ["the grid has no width axis with two or more values"] * 2 + [
@@ -1028,7 +1041,7 @@ def test_size_scaling_no_size_axis_at_all(study, tmp_path, captured):
 def test_size_scaling_prunability_nan_everywhere(tmp_path, drawn):
     table, _, _ = make_table()
     table["measure.prunability"] = np.nan
-    plots.size_scaling(table, tmp_path / "size.png")
+    measures.size_scaling(table, tmp_path / "size.png")
     width_prun, width_kept, depth_prun, _ = drawn[0].axes[:4]
     assert panel_text(width_prun) == panel_text(depth_prun) == "no converged model with a finite value"
     assert len(width_kept.get_lines()) == 4
@@ -1036,7 +1049,7 @@ def test_size_scaling_prunability_nan_everywhere(tmp_path, drawn):
 
 def test_size_scaling_without_kept_count(tmp_path, drawn):
     table, _, _ = make_table()
-    plots.size_scaling(table.drop(columns="measure.kept_count"), tmp_path / "size.png")
+    measures.size_scaling(table.drop(columns="measure.kept_count"), tmp_path / "size.png")
     assert panel_text(drawn[0].axes[1]) == "kept_count was not computed"
     assert len(drawn[0].axes[0].get_lines()) == 4
 
@@ -1048,7 +1061,7 @@ def test_size_scaling_falls_back_to_all_parameters(old_results, tmp_path, drawn)
         table = table.drop(columns="train.n_prunable")
     else:
         table["train.n_prunable"] = np.nan
-    plots.size_scaling(table, tmp_path / "size.png")
+    measures.size_scaling(table, tmp_path / "size.png")
     ax = drawn[0].axes[0]
     assert "all parameters" in ax.get_xlabel()
     assert line_points(ax) == expected_lines(table, "hp.width", "train.n_parameters", "measure.prunability")
@@ -1082,8 +1095,8 @@ def test_double_descent_figures(tmp_path, captured):
     means = double_descent.sweep_means(table, "width")
     threshold = double_descent.interpolation_threshold(means, "width", 0.01)
     assert threshold == 4
-    plots.double_descent_curves(table, means, "width", threshold, tmp_path / "a" / "curves.png")
-    plots.double_descent_scatter(table, correlations, info, "width", tmp_path / "b" / "scatter.png")
+    double_descent_figures.double_descent_curves(table, means, "width", threshold, tmp_path / "a" / "curves.png")
+    double_descent_figures.double_descent_scatter(table, correlations, info, "width", tmp_path / "b" / "scatter.png")
     assert_png(tmp_path / "a" / "curves.png")
     assert_png(tmp_path / "b" / "scatter.png")
     curves, scatter = captured
@@ -1109,7 +1122,7 @@ def test_double_descent_curves_without_a_threshold(tmp_path, drawn):
     table["gen.train_acc"] = 0.5
     means = double_descent.sweep_means(table, "width")
     assert double_descent.interpolation_threshold(means, "width", 0.01) is None
-    plots.double_descent_curves(table, means, "width", None, tmp_path / "curves.png")
+    double_descent_figures.double_descent_curves(table, means, "width", None, tmp_path / "curves.png")
     legend = drawn[0].axes[-1].get_legend()
     assert "no width reaches the interpolation threshold" in [t.get_text() for t in legend.get_texts()]
 
@@ -1117,7 +1130,7 @@ def test_double_descent_curves_without_a_threshold(tmp_path, drawn):
 def test_double_descent_scatter_without_measures(tmp_path, captured):
     table, info, correlations = sweep_study()
     table = table.drop(columns=[c for c in table if c.startswith("measure.")])
-    plots.double_descent_scatter(table, correlations, info, "width", tmp_path / "scatter.png")
+    double_descent_figures.double_descent_scatter(table, correlations, info, "width", tmp_path / "scatter.png")
     assert placeholder_text(captured[0]) == "neither prunability nor a baseline was computed"
 
 
@@ -1133,11 +1146,11 @@ def test_double_descent_scatter_without_measures(tmp_path, captured):
     ("steps_ce_0.1_to_0.01", None, "steps CE 0.1 to 0.01"),
 ])
 def test_measure_label(name, equation, label):
-    assert plots.measure_label(name, equation) == label
+    assert style.measure_label(name, equation) == label
 
 
 def test_measure_labels_without_an_equation_column():
-    assert plots.measure_labels(INFO.drop(columns="equation"))["params"] == "parameter count"
+    assert style.measure_labels(INFO.drop(columns="equation"))["params"] == "parameter count"
 
 
 def test_tau_intervals_threshold_and_highlight(study, tmp_path, drawn):
@@ -1165,7 +1178,7 @@ def test_pruning_curves_all(partial_study, tmp_path, drawn):
     table = d["table"][d["table"]["is.converged"]].set_index("model")
     models = table["measure.prunability"].sort_values(kind="stable").index.tolist()
     assert len(models) == N - 1
-    assert panel_models(drawn[0]) == [plots._two_lines(m) for m in models]
+    assert panel_models(drawn[0]) == [curves_figures._two_lines(m) for m in models]
     curves = d["curves"]
     for ax, model in zip(titled_axes(drawn[0]), models):
         prunability = table.loc[model, "measure.prunability"]
@@ -1215,13 +1228,13 @@ def test_training_curves_accuracy_axis_keeps_every_final_value(study, tmp_path, 
 
 
 def test_training_curves_budget_has_no_target(study, tmp_path, drawn):
-    plots.training_curves(study["training"], study["table"], ["width"], "budget", CE_TARGET, tmp_path / "t.png")
+    training_figures.training_curves(study["training"], study["table"], ["width"], "budget", CE_TARGET, tmp_path / "t.png")
     assert not [line for ax in drawn[0].axes for line in ax.get_lines() if line.get_linestyle() == ":"]
     assert "fixed budget" in drawn[0].get_suptitle()
 
 
 def test_training_curves_without_curves(study, tmp_path, captured):
-    plots.training_curves(study["training"].iloc[0:0], study["table"], ["width"], "ce_target", CE_TARGET,
+    training_figures.training_curves(study["training"].iloc[0:0], study["table"], ["width"], "ce_target", CE_TARGET,
                           tmp_path / "t.png")
     assert_png(tmp_path / "t.png")
     assert "no training curves" in placeholder_text(captured[0])
@@ -1262,7 +1275,7 @@ def test_measures_vs_gap_without_a_flatness_tau(study, tmp_path, drawn):
     """No flatness measure has a tau (e.g. NaN for every model): its panel says so instead of drawing."""
     summary = study["summary"].copy()
     summary.loc[summary["measure"] == "pacbayes_flatness", "tau_a"] = np.nan
-    plots.measures_vs_gap(study["table"], summary, study["measure_info"], TARGET, tmp_path / "m.png")
+    measures.measures_vs_gap(study["table"], summary, study["measure_info"], TARGET, tmp_path / "m.png")
     flatness = drawn[0].axes[3]
     assert flatness.get_title() == "best flatness measure: none"
     assert flatness.texts[0].get_text() == "not computed in this study"
@@ -1287,7 +1300,7 @@ def test_gap_by_axis(partial_study, tmp_path, drawn):
 
 
 def test_gap_by_axis_without_axes(study, tmp_path, captured):
-    plots.gap_by_axis(study["table"], TARGET, [], tmp_path / "g.png")
+    training_figures.gap_by_axis(study["table"], TARGET, [], tmp_path / "g.png")
     assert_png(tmp_path / "g.png")
     assert placeholder_text(captured[0]) == "the grid has no axis with more than one value"
 
@@ -1310,6 +1323,6 @@ def test_measure_costs(study, tmp_path, drawn):
 
 
 def test_measure_costs_empty(study, tmp_path, captured):
-    plots.measure_costs(study["costs"].iloc[0:0], tmp_path / "c.png")
+    training_figures.measure_costs(study["costs"].iloc[0:0], tmp_path / "c.png")
     assert_png(tmp_path / "c.png")
     assert placeholder_text(captured[0]) == "no measure costs (no measure family ran)"

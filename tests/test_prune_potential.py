@@ -16,7 +16,7 @@ import torch
 from snakemake.utils import validate as snakemake_validate
 from torch import nn
 
-from prunability import plots
+from prunability.analysis.prune_potential import prune_potential_frame, prune_potential_summary
 from prunability.corruptions import save_corruptions
 from prunability.measures import MEASURES, RunError, compute_family, instances_of
 from prunability.measures.prune_potential import (
@@ -219,11 +219,11 @@ def test_measures_registered_with_orientation_and_templates():
 def test_summary_table_by_hand():
     records = [{"details": {"prune_potentials": {"test": 0.5, "train": 0.6, "contrast/s3": 0.2}}},
                {"details": {"prune_potentials": {"test": 0.3, "train": 0.6, "contrast/s3": 0.4}}}]
-    frame = plots.prune_potential_frame(records)
+    frame = prune_potential_frame(records)
     assert len(frame) == 6
     row = frame[frame["distribution"] == "contrast/s3"].iloc[0]
     assert (row["corruption"], row["severity"], row["split"]) == ("contrast", 3, "test")
-    summary = plots.prune_potential_summary(frame, resamples=200, level=0.95, seed=0).set_index("distribution")
+    summary = prune_potential_summary(frame, resamples=200, level=0.95, seed=0).set_index("distribution")
     assert summary.loc["test", "mean"] == pytest.approx(0.4)
     assert summary.loc["test", "std"] == pytest.approx(math.sqrt(0.02))
     assert (summary.loc["test", "min"], summary.loc["test", "max"]) == (0.3, 0.5)

@@ -602,7 +602,7 @@ def test_schema_refuses_bad_values(bad):
 
 
 def test_figures_on_full_and_degenerate_inputs(tmp_path):
-    from prunability import plots
+    from prunability.figures import stability as figures
 
     runs = pd.DataFrame({
         "run": ["smallest-p2-s0", "noise-zero-p2-s0", "baseline-s0"], "kind": ["prune", "noise", "baseline"],
@@ -614,18 +614,18 @@ def test_figures_on_full_and_degenerate_inputs(tmp_path):
     table = correlations(runs, {"resamples": 20, "seed": 0, "level": 0.9})
     for name, frame, corr in [("full", runs, table), ("one", runs.iloc[:1], table.iloc[:0]),
                               ("baseline", runs.iloc[2:], table.iloc[:0]), ("none", runs.iloc[:0], table.iloc[:0])]:
-        plots.stability_vs_accuracy(frame, corr, tmp_path / f"scatter-{name}.png")
-        plots.stability_curves(epochs, frame, tmp_path / f"curves-{name}.png")
+        figures.stability_vs_accuracy(frame, corr, tmp_path / f"scatter-{name}.png")
+        figures.stability_curves(epochs, frame, tmp_path / f"curves-{name}.png")
         for figure in ("scatter", "curves"):
             assert (tmp_path / f"{figure}-{name}.png").read_bytes()[:4] == b"\x89PNG"
     constant = runs.assign(mean_stability=100.0)  # tau undefined: the title says so
-    plots.stability_vs_accuracy(constant, correlations(constant, {"resamples": 5, "seed": 0, "level": 0.9}),
+    figures.stability_vs_accuracy(constant, correlations(constant, {"resamples": 5, "seed": 0, "level": 0.9}),
                                 tmp_path / "constant.png")
 
 
 def test_the_scatter_takes_more_retrain_periods_than_it_has_markers(tmp_path):
     # retrain_periods has no upper length; with 8 periods (7 markers) the figure must still draw
-    from prunability import plots
+    from prunability.figures import stability as figures
 
     periods = list(range(1, 9))
     runs = pd.DataFrame({
@@ -635,7 +635,7 @@ def test_the_scatter_takes_more_retrain_periods_than_it_has_markers(tmp_path):
         "gap_at_best": [0.1] * 9,
     })
     table = correlations(runs, {"resamples": 20, "seed": 0, "level": 0.9})
-    plots.stability_vs_accuracy(runs, table, tmp_path / "scatter.png")
+    figures.stability_vs_accuracy(runs, table, tmp_path / "scatter.png")
     assert (tmp_path / "scatter.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -3,8 +3,8 @@ Pruning Predicts Generalization in Deep Neural Networks".
 
 Library modules, one per stage of the workflow: ``data`` (prepare_data),
 ``train`` (train_model), ``measures`` (measure_<family>), ``table``
-(collect_table), ``analysis`` (statistics, a module per idea), ``plots``
-(figures); ``pruning`` holds the masks and the prunability search, ``models`` the
+(collect_table), ``analysis`` (statistics, a module per idea), ``figures``
+(figures, a module per report section); ``pruning`` holds the masks and the prunability search, ``models`` the
 architectures, ``io`` atomic writes.
 """
 

@@ -1,6 +1,7 @@
 # Stage 3b (prune_potential in measures.families only): the corrupted test sets, made
 # once per study, which measure_prune_potential reads, and the family's figures.
-# Library: prunability.corruptions, prunability.measures.prune_potential, prunability.plots
+# Library: prunability.corruptions, prunability.measures.prune_potential,
+# prunability.analysis.prune_potential, prunability.figures.prune_potential
 
 
 rule corrupt_data:

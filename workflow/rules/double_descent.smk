@@ -1,7 +1,8 @@
 # Stage 5b (double-descent studies only, double_descent.sweep_axis set): every measure
 # correlated with the test loss and test error across the width sweep, the mean curves
 # per width with the interpolation threshold, and the figures of the sweep. Claim K5 is
-# in the claims table. Library: prunability.double_descent, prunability.plots
+# in the claims table. Library: prunability.double_descent,
+# prunability.figures.double_descent
 
 
 rule double_descent:

@@ -1,4 +1,5 @@
-# Stage 6: figures, registered for `snakemake --report`. Library: prunability.plots
+# Stage 6: figures, registered for `snakemake --report`. Library: prunability.figures
+# (answer, measures, pruning_curves, training; shared helpers in figures.style)
 
 # The report's figures in reading order, each with the title the report lists it under.
 # The report sorts a category's entries by their labels, so the number orders them.

@@ -2,7 +2,8 @@
 # tradeoff of Bartoldson et al. (2020). One training job per run, pruning (or, in a noise
 # control, holding) its targeted layers on schedule, then one analysis job: per-run mean
 # stability and best post-pruning test accuracy, Kendall tau and Pearson r across runs,
-# and two figures. Library: prunability.stability, prunability.stability_analysis
+# and two figures. Library: prunability.stability, prunability.stability_analysis,
+# prunability.figures.stability
 
 
 rule stability_run:

@@ -3,9 +3,10 @@ value with the interpolation threshold, and the sweep's two figures."""
 
 import pandas as pd
 
-from prunability import double_descent, plots
+from prunability import double_descent
 from prunability.analysis.bootstrap import bootstrap_counts
 from prunability.analysis.rows import CONVERGED_COL
+from prunability.figures import double_descent as figures
 from prunability.io import redirect_output, save_csv
 
 redirect_output(snakemake.log[0])
@@ -35,5 +36,5 @@ with pd.option_context("display.width", 250, "display.max_columns", 20):
           .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 save_csv(snakemake.output.correlations, correlations)
 save_csv(snakemake.output.means, means)
-plots.double_descent_curves(table, means, axis, threshold, snakemake.output.curves)
-plots.double_descent_scatter(table, correlations, info, axis, snakemake.output.scatter)
+figures.double_descent_curves(table, means, axis, threshold, snakemake.output.curves)
+figures.double_descent_scatter(table, correlations, info, axis, snakemake.output.scatter)

@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from prunability import plots
+from prunability.figures import answer, measures, pruning_curves
+from prunability.figures import training as training_figures
 from prunability.io import redirect_output
 
 redirect_output(snakemake.log[0])
@@ -13,19 +14,19 @@ read = {name: pd.read_csv(path) for name, path in snakemake.input.items() if nam
 training = pd.concat([pd.read_csv(path).assign(model=cell) for path, cell in zip(snakemake.input.training_curves, p.cells)],
                      ignore_index=True)
 out = snakemake.output
-plots.claims_figure(read["claims"], p.level, out.claims)
-plots.prunability_vs_gap(read["table"], read["summary"], target, p.axes, out.prunability_vs_gap)
-plots.tau_intervals(read["summary"], read["measure_info"], target, out.tau_psi, read["replicates"], read["seed_oracle"],
-                    p.thresholds["tau_threshold"])
-plots.psi_heatmap(read["granulated"], read["summary"], read["measure_info"], target, out.psi_heatmap)
-plots.measures_vs_gap(read["table"], read["summary"], read["measure_info"], target, out.measures_vs_gap)
-plots.prediction_mi_bars(read["mi"], read["measure_info"], p.main_target, p.thresholds["mi_threshold"], out.prediction_mi)
-plots.size_scaling(read["table"], out.size_scaling)
-plots.cmi_bars(read["cmi"], read["summary"], read["measure_info"], target, out.cmi)
-plots.tolerance_sensitivity(read["sensitivity"], target, p.rel_tol, out.tolerance_sensitivity)
-plots.pruning_curves(read["curves"], read["table"], target, p.figures["curve_models"], out.pruning_curves)
-plots.pruning_curves_all(read["curves"], read["table"], target, out.pruning_curves_all)
-plots.training_curves(training, read["table"], p.axes, p.stopping, p.ce_target, out.training_curves)
-plots.gap_by_axis(read["table"], target, p.axes, out.gap_by_axis)
-plots.measure_costs(read["costs"], out.measure_costs)
+answer.claims_figure(read["claims"], p.level, out.claims)
+measures.prunability_vs_gap(read["table"], read["summary"], target, p.axes, out.prunability_vs_gap)
+answer.tau_intervals(read["summary"], read["measure_info"], target, out.tau_psi, read["replicates"], read["seed_oracle"],
+                     p.thresholds["tau_threshold"])
+answer.psi_heatmap(read["granulated"], read["summary"], read["measure_info"], target, out.psi_heatmap)
+measures.measures_vs_gap(read["table"], read["summary"], read["measure_info"], target, out.measures_vs_gap)
+answer.prediction_mi_bars(read["mi"], read["measure_info"], p.main_target, p.thresholds["mi_threshold"], out.prediction_mi)
+measures.size_scaling(read["table"], out.size_scaling)
+answer.cmi_bars(read["cmi"], read["summary"], read["measure_info"], target, out.cmi)
+answer.tolerance_sensitivity(read["sensitivity"], target, p.rel_tol, out.tolerance_sensitivity)
+pruning_curves.pruning_curves(read["curves"], read["table"], target, p.figures["curve_models"], out.pruning_curves)
+pruning_curves.pruning_curves_all(read["curves"], read["table"], target, out.pruning_curves_all)
+training_figures.training_curves(training, read["table"], p.axes, p.stopping, p.ce_target, out.training_curves)
+training_figures.gap_by_axis(read["table"], target, p.axes, out.gap_by_axis)
+training_figures.measure_costs(read["costs"], out.measure_costs)
 print(f"wrote {', '.join(out)}")

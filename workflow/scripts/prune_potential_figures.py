@@ -2,7 +2,8 @@
 excess error against prune ratio, and the input-noise test, from the prune_potential
 family's JSONs of the converged models."""
 
-from prunability import plots
+from prunability.analysis.prune_potential import prune_potential_frame, prune_potential_summary
+from prunability.figures import prune_potential
 from prunability.io import load_json, redirect_output, save_csv
 
 redirect_output(snakemake.log[0])
@@ -14,10 +15,10 @@ for path, train in zip(snakemake.input.measures, snakemake.input.train):
     else:
         skipped += 1
 print(f"{len(records)} converged models ({skipped} not converged, left out)")
-frame = plots.prune_potential_frame(records)
-summary = plots.prune_potential_summary(frame, p.bootstrap["resamples"], p.bootstrap["level"], p.bootstrap["seed"])
+frame = prune_potential_frame(records)
+summary = prune_potential_summary(frame, p.bootstrap["resamples"], p.bootstrap["level"], p.bootstrap["seed"])
 print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 save_csv(snakemake.output.summary, summary)
-plots.prune_potential_by_distribution(frame, p.settings["delta"], snakemake.output.by_distribution)
-plots.excess_error_curves(records, p.settings["excess_error_max_prune_ratio"], snakemake.output.excess_error)
-plots.noise_agreement(records, snakemake.output.noise)
+prune_potential.prune_potential_by_distribution(frame, p.settings["delta"], snakemake.output.by_distribution)
+prune_potential.excess_error_curves(records, p.settings["excess_error_max_prune_ratio"], snakemake.output.excess_error)
+prune_potential.noise_agreement(records, snakemake.output.noise)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from prunability import plots
+from prunability.figures import stability as figures
 from prunability.io import load_json, redirect_output, save_csv
 from prunability.stability_analysis import correlations, run_group, run_outcome
 
@@ -35,5 +35,5 @@ with pd.option_context("display.width", 250, "display.max_columns", 30):
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 save_csv(snakemake.output.runs, runs)
 save_csv(snakemake.output.correlations, table)
-plots.stability_vs_accuracy(runs, table, snakemake.output.scatter)
-plots.stability_curves(epochs, runs, snakemake.output.curves)
+figures.stability_vs_accuracy(runs, table, snakemake.output.scatter)
+figures.stability_curves(epochs, runs, snakemake.output.curves)

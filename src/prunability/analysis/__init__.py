@@ -7,6 +7,7 @@ of prunability; ``bootstrap``: the one resampling of models every interval uses
 ``information``: mutual information between two measures' predictions and
 conditional mutual information; ``replicates``: tau and Psi within each seed
 replicate, their spread and the seed oracle; ``completeness``: the grid cells the
-statistics lack and the partial-grid flags. ``rows`` holds the column names and the
+statistics lack and the partial-grid flags; ``prune_potential``: the prune potential
+per model and distribution and its summary. ``rows`` holds the column names and the
 row filter (``usable``) they all share, ``_checks`` their input checks.
 """
