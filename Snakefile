@@ -7,6 +7,8 @@
 #
 # Read the rule files in order; each stage has one rule file and one library module.
 
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -51,7 +53,9 @@ localrules:
     prune_potential_figures,
 
 
-report: "workflow/report/workflow.rst"
+# The report's first page: once a run has written the study's answer (rule report_front),
+# that page; before, the description of what the study runs.
+report: os.path.abspath(REPORT_FRONT) if os.path.exists(REPORT_FRONT) else REPORT_DESCRIPTION
 
 
 # device: cuda on a machine without CUDA would fail only as each training job starts,
@@ -79,6 +83,7 @@ rule all:
     default_target: True
     input:
         rules.figures.output,
+        rules.report_front.output,
         rules.statistics.output,
         rules.conditional_mutual_information.output,
         DOUBLE_DESCENT_OUTPUTS,

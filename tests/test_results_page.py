@@ -79,3 +79,33 @@ def test_a_sensitivity_run_is_on_the_page(tmp_path):
     assert "On 10 models; largest |tau change| 0.125." in page
     assert "| prunability | 10 | 0.500 | 0.375 | -0.125 |" in page
     assert "| `sensitivity/pruning-resolution=0.001-random_seeds=5.csv` |" in page
+
+
+def test_the_report_front_page_states_each_claims_verdict(tmp_path):
+    from prunability.results_page import answer_rst
+
+    claims = pd.read_csv(write_study(tmp_path) / "stats" / "claims.csv")
+    page = answer_rst(claims, 0.9, "toy")
+    assert page.startswith("**The answer of study toy** (1 not supported, 1 not tested).")
+    assert "its 90% bootstrap interval" in page
+    lines = page.splitlines()
+    table = lines[lines.index(".. list-table::"):]
+    assert table[:9] == [".. list-table::", "   :header-rows: 1", "", "   * - claim", "     - statistic", "     - value",
+                         "     - 90% interval", "     - verdict", "   * - K3"]
+    assert table[9:13] == ["     - tau of prunability", "     - 0.25", "     - [-0.12, 0.75]", "     - not supported"]
+    assert table[13:18] == ["   * - K2", "     - definition", "     -  ", "     -  ", "     - not tested"]
+
+
+def test_the_report_front_page_cannot_open_markup_or_a_template_tag():
+    import jinja2
+    from docutils.core import publish_parts
+
+    from prunability.results_page import answer_rst
+
+    statistic = "tau_a of *x* {{ 7*7 }} {% if 1 %}{# `r` |s|"
+    claims = pd.DataFrame({"claim": ["K1"], "statistic": [statistic], "value": [0.5],
+                           "ci_low": [0.25], "ci_high": [0.75], "verdict": ["supported"]})
+    page = jinja2.Environment().from_string(answer_rst(claims, 0.95, "study{%x%}")).render()  # as the report does
+    html = publish_parts(page, writer_name="html")["html_body"]
+    assert statistic.replace("<", "&lt;") in html and "study{%x%}" in html
+    assert "<em>" not in html and "<cite>" not in html

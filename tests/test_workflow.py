@@ -224,6 +224,13 @@ def test_report(e2e):
     for number, figure in enumerate(FIGURES, start=1):
         assert f'"filename": "{figure}.png", "labels": {{"#": "{number:02d}", "figure": ' in html
     assert "Kuhn et al., 2021" in html  # the workflow description page
+    # its first page states the answer: each claim with its verdict, from claims.csv
+    claims = pd.read_csv(results / "stats" / "claims.csv")
+    front = (results / "report" / "front.rst").read_text()
+    assert front.endswith((root / "workflow" / "report" / "workflow.rst").read_text())
+    assert front.count("   * - K") == len(claims) and "The answer of study" in html
+    for verdict, n in claims["verdict"].value_counts().items():
+        assert f"{n} {verdict}" in front
 
 
 def test_analysis_jobs_run_without_torch(e2e, without_torch):
@@ -234,7 +241,7 @@ def test_analysis_jobs_run_without_torch(e2e, without_torch):
     result = snakemake(root, "--cores", "2", "--configfile", "e2e.yaml", "--forcerun", "collect_table",
                        env=without_torch)
     ran = set(re.findall(r"^Finished jobid: \d+ \(Rule: (\w+)\)", result.stdout + result.stderr, re.MULTILINE))
-    assert ran == {"collect_table", *STATISTICS, "figures", "all"}
+    assert ran == {"collect_table", *STATISTICS, "figures", "report_front", "all"}
     assert (results / "stats" / "summary.csv").read_text() == before
 
 
@@ -289,7 +296,7 @@ def test_a_setting_change_reruns_only_what_it_invalidates(e2e, section, key, val
         changed["measures"].setdefault(section, {})[key] = value
     write_config(root / "changed.yaml", changed)
     jobs = _scheduled_jobs(root, "changed.yaml")
-    downstream = {"collect_table", *STATISTICS, "figures", "all"}
+    downstream = {"collect_table", *STATISTICS, "figures", "report_front", "all"}
     assert set(jobs) == expected | downstream
     for rule in expected:
         assert jobs[rule] == 4  # 8 cells, 2 per job
@@ -332,7 +339,9 @@ def test_a_statistics_setting_reruns_only_its_statistics(e2e, change, expected):
     changed = copy.deepcopy(E2E)
     changed.setdefault("statistics", {}).update(change)
     write_config(root / "changed.yaml", changed)
-    assert set(_scheduled_jobs(root, "changed.yaml")) == expected | {"figures", "all"}
+    # the report's first page is rewritten when the claims are
+    front = {"report_front"} if "claims" in expected else set()
+    assert set(_scheduled_jobs(root, "changed.yaml")) == expected | front | {"figures", "all"}
 
 
 # --------------------------------------------------------------------------- resume

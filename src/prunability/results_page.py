@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["results_page", "main"]
+__all__ = ["answer_frame", "answer_rst", "results_page", "main"]
 
 
 def _f(value, digits: int = 2) -> str:
@@ -37,6 +37,42 @@ def _markdown(frame: pd.DataFrame) -> str:
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     rows = ["| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
+
+
+def answer_frame(claims: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """The claims table as it is read: claim, statistic, value, interval, verdict."""
+    return pd.DataFrame({
+        "claim": claims["claim"], "statistic": claims["statistic"],
+        "value": [_f(v) for v in claims["value"]],
+        f"{100 * level:g}% interval": [_interval(a, b) for a, b in zip(claims["ci_low"], claims["ci_high"])],
+        "verdict": claims["verdict"]})
+
+
+def _rst_cell(value) -> str:
+    # A cell's text must not open RST markup (emphasis, a role, a substitution, a
+    # reference), nor a Jinja tag: Snakemake's report renders the page as a template, so
+    # each brace becomes an expression that prints it.
+    text = str(value).replace("\\", "\\\\")
+    for char in "*`|_":
+        text = text.replace(char, "\\" + char)
+    text = "".join('{{ "%s" }}' % char if char in "{}" else char for char in text)
+    return text or " "
+
+
+def answer_rst(claims: pd.DataFrame, level: float, study: str) -> str:
+    """The report's first section: each claim's verdict with its value and interval (RST)."""
+    frame = answer_frame(claims, level)
+    rows = [list(frame.columns), *frame.astype(str).values.tolist()]
+    table = [".. list-table::", "   :header-rows: 1", ""]
+    for row in rows:
+        table += [f"   * - {_rst_cell(row[0])}", *[f"     - {_rst_cell(cell)}" for cell in row[1:]]]
+    verdicts = claims["verdict"].value_counts(sort=False)  # in the order of the claims
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in verdicts.items())
+    return "\n".join([
+        f"**The answer of study {_rst_cell(study)}** ({counts}). Each claim of Kuhn et al. (2021) is tested "
+        f"by one statistic with its {100 * level:g}% bootstrap interval; a verdict needs the whole interval "
+        "on one side of the claim's threshold (Results → Tables → claims.csv has each rule).", "",
+        *table, "", ""])
 
 
 def _platforms(study: Path) -> list[str]:
@@ -92,11 +128,7 @@ def results_page(study: Path, target: str = "gen.acc_gap") -> str:
              f"Written by `python -m prunability.results_page` from `results/{study.name}`; every number below is read from "
              "the run's `table.csv` and `stats/`.", "",
              "## The answer", "",
-             _markdown(pd.DataFrame({
-                 "claim": claims["claim"], "statistic": claims["statistic"],
-                 "value": [_f(v) for v in claims["value"]],
-                 "95% interval": [_interval(a, b) for a, b in zip(claims["ci_low"], claims["ci_high"])],
-                 "verdict": claims["verdict"]})), "",
+             _markdown(answer_frame(claims)), "",
              "## The population", "",
              f"- {len(table)} models, {int(converged.sum())} converged (used by the statistics)",
              f"- {target}: {_f(gap.min(), 3)} to {_f(gap.max(), 3)}, median {_f(gap.median(), 3)}"]

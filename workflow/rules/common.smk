@@ -53,6 +53,9 @@ LOGS = f"{RESULTS}/logs"
 BENCHMARKS = f"{RESULTS}/benchmarks"
 STATS = f"{RESULTS}/stats"
 CIFAR10_ARCHIVE = f"{config['data']['download_dir']}/cifar-10-python.tar.gz"
+# The report's first page: the description of the study, and the page with its answer.
+REPORT_DESCRIPTION = os.path.join(workflow.basedir, "workflow/report/workflow.rst")
+REPORT_FRONT = f"{RESULTS}/report/front.rst"
 
 # One model per row; paths like models/depth~2/width~1/batchnorm~True/dropout~0.0/
 GRID = Paramspace(full_factorial(config["grid"]))

@@ -68,3 +68,21 @@ rule figures:
         cells=CELLS,
     script:
         "../scripts/figures.py"
+
+
+rule report_front:
+    """The report's first page: the study's answer (each claim's verdict with its value and interval), then what was run."""
+    input:
+        claims=rules.claims.output.claims,
+        description=REPORT_DESCRIPTION,
+    output:
+        REPORT_FRONT,
+    log:
+        f"{LOGS}/report_front.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        level=config["statistics"]["bootstrap"]["level"],
+        study=config["study"],
+    script:
+        "../scripts/report_front.py"
