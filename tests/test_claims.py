@@ -720,3 +720,12 @@ def test_k6_not_tested_without_pruning_or_baselines():
     diff, mi = rows_of(result, "K6")
     assert diff["verdict"] == NOT_TESTED and mi["verdict"] == NOT_TESTED
     assert row_of(result, "K1")["verdict"] != NOT_TESTED
+
+
+def test_every_claim_has_a_registered_test_in_order():
+    from prunability.claims import CLAIM_TESTS, STATEMENTS, claim_test
+
+    assert [claim for claim, _ in CLAIM_TESTS] == ["K1", "K2", "K3", "K4", "K5", "K6", "K6"]
+    assert {claim for claim, _ in CLAIM_TESTS} == set(STATEMENTS)
+    with pytest.raises(ValueError, match="unknown claim 'K9'"):
+        claim_test("K9")
