@@ -67,7 +67,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from prunability.config import cell_hyperparameters, load_config_file, with_defaults
+from prunability.config import load_config_file, with_defaults
+from prunability.grid import cell_hyperparameters
 from prunability.data import channel_stats, read_cifar10_folder
 from prunability.numerics import configure_numerics, set_fp32_precision
 from prunability.train import DeviceData, augment, model_for, resolve_device, train_model

@@ -26,7 +26,8 @@ from unittest import mock
 
 import torch
 
-from prunability.config import cell_hyperparameters, load_config_file, with_defaults
+from prunability.config import load_config_file, with_defaults
+from prunability.grid import cell_hyperparameters
 from prunability.measures import compute_family
 from prunability.measures import norms as norms_module
 from prunability.train import DeviceData, model_for

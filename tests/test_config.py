@@ -1,5 +1,6 @@
-"""Tests for ``prunability.config``: the factorial grid, a cell's hyperparameters,
-the cross-field checks, and error messages for schema violations."""
+"""Tests for ``prunability.grid`` (the factorial grid, a cell's hyperparameters, cell
+paths) and ``prunability.config`` (the cross-field checks, error messages for schema
+violations)."""
 
 from __future__ import annotations
 
@@ -20,17 +21,14 @@ from snakemake.exceptions import WorkflowError
 
 from prunability.config import (
     ConfigError,
-    cell_hyperparameters,
-    job_cell_patterns,
-    parse_cell,
     check_config,
     config_error_message,
-    full_factorial,
     load_config_file,
     main as config_main,
     SCHEMA_PATH,
     with_defaults,
 )
+from prunability.grid import cell_hyperparameters, full_factorial, job_cell_patterns, parse_cell
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -35,7 +35,7 @@ from prunability.analysis.replicates import (
     seed_oracle,
 )
 from prunability.analysis.rows import CONVERGED_COL
-from prunability.config import statistics_axes
+from prunability.grid import statistics_axes
 
 CELLS = list(itertools.product((1, 2), (2, 3)))  # (width, depth) of c1..c4
 GAPS = {0: [0.1, 0.2, 0.3, 0.4], 1: [0.2, 0.1, 0.3, 0.4], 2: [0.1, 0.2, 0.3, 0.4]}

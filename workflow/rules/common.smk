@@ -22,11 +22,9 @@ from prunability.config import (
     cifar10_local_files,
     config_error_message,
     filled_and_validated,
-    full_factorial,
-    job_cell_patterns,
     load_config_file,
-    statistics_axes,
 )
+from prunability.grid import full_factorial, job_cell_patterns, statistics_axes
 
 # Unknown keys and bad values stop the run here, before any job, naming the key;
 # defaults from the schema are filled in (by the function the benchmarks use too).

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from prunability.config import cell_hyperparameters, parse_cell
+from prunability.grid import cell_hyperparameters, parse_cell
 from prunability.data import load_split
 from prunability.gpu_slots import device_for_job
 from prunability.io import redirect_output, save_csv, save_json, save_torch
