@@ -32,6 +32,7 @@ from . import double_descent
 from .analysis.bootstrap import percentile_interval, weighted_group_taus
 from .analysis.information import prediction_mi
 from .analysis.rows import CONVERGED_COL, MEASURE_PREFIX
+from .families import baseline_measures, measures_with_role
 
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
@@ -68,8 +69,7 @@ def verdict_below(interval: tuple[float, float], threshold: float) -> str:
 def norm_measures(info: pd.DataFrame) -> list[str]:
     """The count- and norm-based measures of K1: the norms family without the
     margin-normalised ones (margin is a K6 baseline, not a norm)."""
-    norms = info[info["family"] == "norms"]["name"]
-    return [name for name in norms if "margin" not in name]
+    return [name for name in measures_with_role(info, "norm") if "margin" not in name]
 
 
 def _join(*notes: str) -> str:
@@ -265,7 +265,7 @@ def prunability_tracks_the_test_loss_across_a_sweep(c: ClaimInputs) -> list[dict
 def prunability_beats_the_best_flatness_measure(c: ClaimInputs) -> list[dict]:
     """Better than the best flatness measure, by a paired bootstrap of the tau difference."""
     table = c.table
-    best = _best(c.summary, c.summarised(c.info[c.info["family"] == "flatness"]["name"]), c.target)
+    best = _best(c.summary, c.summarised(measures_with_role(c.info, "flatness")), c.target)
     rule = f"supported iff the {c.pct} interval of tau(prunability) - tau(best flatness measure) lies above 0"
     if not c.has_prunability or best is None:
         return [_row("K6", "tau(prunability) - tau(best flatness measure)", rule,
@@ -286,7 +286,7 @@ def prunability_beats_the_best_flatness_measure(c: ClaimInputs) -> list[dict]:
 def prunability_shares_little_information_with_the_baselines(c: ClaimInputs) -> list[dict]:
     """Prunability's predictions share little information with the baselines' predictions."""
     table = c.table
-    baselines = c.summarised(c.info[c.info["family"] != "pruning"]["name"])
+    baselines = c.summarised(baseline_measures(c.info))
     rule = (f"supported iff the {c.pct} interval of the median over baselines of "
             f"I(V_prunability; V_baseline) / H(V_baseline) lies below {c.mi_threshold:g}")
     if not c.has_prunability or not baselines:

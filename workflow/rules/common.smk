@@ -24,6 +24,7 @@ from prunability.config import (
     filled_and_validated,
     load_config_file,
 )
+from prunability.families import family_specs
 from prunability.grid import full_factorial, job_cell_patterns, statistics_axes
 
 # Unknown keys and bad values stop the run here, before any job, naming the key;
@@ -130,7 +131,7 @@ DATA_SIZE = (
     else "subset" if config["data"]["max_train"] else "full"
 )
 JOB_MEM_MB = {"digits": 1000, "subset": 2000, "full": 8000}[DATA_SIZE]
-# minutes per cell of a job: training, the sweep families (pruning, flatness, prune_potential), the rest
+# minutes per cell of a job: training, the families of cost "sweep" (their FAMILY), those of "quick"
 MINUTES_PER_CELL = {
     "train": {"digits": 2, "subset": 15, "full": 720},
     "sweep": {"digits": 2, "subset": 15, "full": 120},
@@ -190,21 +191,20 @@ def stability_settings(wildcards):
     return settings
 
 
-# --- prune potential (Liebenwein et al. 2021)
-# The corrupted test sets of the prune_potential family (rule corrupt_data), once per study.
-CORRUPTIONS_FILE = f"{RESULTS}/data/corruptions.npz"
+# --- what each measure family declares it needs (prunability.families)
+FAMILY_SPECS = family_specs()
 
 
-def family_inputs(family):
-    """Inputs a measure family needs besides the split and the model: prune_potential's
-    corrupted test sets."""
-    return {"corruptions": CORRUPTIONS_FILE} if family == "prune_potential" else {}
+def family_input_files(family):
+    """The extra input files a family declares, by name, under results/<study>/."""
+    return {
+        name: f"{RESULTS}/{path}"
+        for name, path in FAMILY_SPECS[family]["inputs"].items()
+    }
 
 
 def family_settings(family):
-    """A family's settings as its measure job gets them: prune_potential's also name the
-    corrupted sets' file, its input."""
-    settings = config["measures"][family]
-    if family == "prune_potential":
-        return {**settings, "corruptions_file": CORRUPTIONS_FILE}
-    return settings
+    """A family's settings as its measure job gets them, with each extra input's path as
+    ``<name>_file``."""
+    files = {f"{name}_file": path for name, path in family_input_files(family).items()}
+    return {**config["measures"][family], **files}

@@ -9,7 +9,7 @@ rule corrupt_data:
     input:
         split=rules.prepare_data.output.split,
     output:
-        corruptions=CORRUPTIONS_FILE,
+        corruptions=family_input_files("prune_potential")["corruptions"],
     log:
         f"{LOGS}/corrupt_data.log",
     conda:

@@ -10,7 +10,7 @@ for family in config["measures"]["families"]:
         name:
             f"measure_{family}"
         input:
-            **family_inputs(family),
+            **family_input_files(family),
             split=rules.prepare_data.output.split,
             init=rules.train_model.output.init,
             final=rules.train_model.output.final,
@@ -21,23 +21,17 @@ for family in config["measures"]["families"]:
             f"{LOGS}/measure_{family}/{JOB}.log",
         benchmark:
             f"{BENCHMARKS}/measure_{family}/{JOB}.tsv"
-        # On a cluster, the quick families of a job go with its training job as one
-        # cluster job (ignored when run locally).
+        # On a cluster, a family that declares a group (the quick ones) goes with the
+        # training job as one cluster job (ignored when run locally).
         group:
-            "train_and_quick_measures"
-            if family in ("norms", "optimization", "hessian")
-            else None
+            FAMILY_SPECS[family]["cluster_group"]
         conda:
             "../../envs/torch.yaml"
         threads: 1
         resources:
             gpu=config["resources"]["gpus_per_job"],
             mem_mb=job_mem_mb,
-            runtime=job_runtime(
-                "sweep"
-                if family in ("pruning", "flatness", "prune_potential")
-                else "quick"
-            ),
+            runtime=job_runtime(FAMILY_SPECS[family]["cost"]),
         params:
             family=family,
             settings=family_settings(family),

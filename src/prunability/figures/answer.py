@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from ..families import baseline_measures
 from .style import (HIGHLIGHT, TARGET_LABELS, VERDICT_COLOURS, _by_family, _family_palette, _highlight_row,
                     _measure_ticks, _placeholder, _save, measure_labels)
 
@@ -164,7 +165,7 @@ def prediction_mi_bars(mi: pd.DataFrame, info: pd.DataFrame, target: str, mi_thr
     statistic) and ``mi_threshold``; beside it, what prunability still tells about the
     sign of the ``target`` difference once the baseline's prediction is known,
     I(V_prunability; V_gap | V_baseline) / H(V_gap | V_baseline)."""
-    baselines = set(info.loc[info["family"] != "pruning", "name"])
+    baselines = set(baseline_measures(info))
     rows = mi[(mi["other"] == HIGHLIGHT) & mi["base"].isin(baselines)]
     if rows.empty:
         return _placeholder(path, "no mutual information between prunability and a baseline measure "

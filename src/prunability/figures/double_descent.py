@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..double_descent import CURVE_COLUMNS, with_train_error
+from ..families import baseline_measures
 from .style import TARGET_LABELS, _best_measure, _converged, _log_axis, _panel_message, _placeholder, _save
 
 
@@ -48,8 +49,8 @@ def double_descent_curves(table: pd.DataFrame, means: pd.DataFrame, axis: str, t
 
 
 def _best_baseline(correlations: pd.DataFrame, info: pd.DataFrame, target: str) -> str | None:
-    """The measure outside the pruning family with the largest tau_a against ``target`` (_best_measure)."""
-    return _best_measure(correlations[correlations["target"] == target], info.loc[info["family"] != "pruning", "name"])
+    """The baseline measure (outside the family under test) with the largest tau_a against ``target`` (_best_measure)."""
+    return _best_measure(correlations[correlations["target"] == target], baseline_measures(info))
 
 
 def double_descent_scatter(table: pd.DataFrame, correlations: pd.DataFrame, info: pd.DataFrame, axis: str, path,

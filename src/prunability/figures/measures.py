@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from ..families import measures_with_role
 from .style import (HIGHLIGHT, TARGET_LABELS, _best_measure, _converged, _family_palette, _label, _log_axis,
                     _log_if_wide, _panel_message, _placeholder, _save, _value_palette, measure_labels)
 
@@ -47,10 +48,10 @@ def measures_vs_gap(table: pd.DataFrame, summary: pd.DataFrame, info: pd.DataFra
     from summary.csv (so the same models and resamples as the tau figure)."""
     rows = summary[summary["target"] == f"gen.{target}"]
 
-    def best(family):
-        return _best_measure(rows, info.loc[info["family"] == family, "name"])
+    def best(role):
+        return _best_measure(rows, measures_with_role(info, role))
 
-    panels = (("", "prunability"), ("", "kept_count"), ("best norms measure: ", best("norms")),
+    panels = (("", "prunability"), ("", "kept_count"), ("best norms measure: ", best("norm")),
               ("best flatness measure: ", best("flatness")), ("", "effective_dimensionality"))
     labels = measure_labels(info)
     palette = _family_palette(info)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from ..families import family_order
 from ..io import atomic_path
 
 TARGET_LABELS = {
@@ -80,7 +81,7 @@ def _log_axis(ax, which: str, plain: bool = False) -> None:
     axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
-FAMILY_ORDER = ["pruning", "norms", "flatness", "hessian", "optimization"]
+FAMILY_ORDER = family_order()  # as the families declare it
 VERDICT_COLOURS = {"supported": "#c7e9c0", "not supported": "#fcbba1", "not tested in this study": "#e0e0e0"}
 
 

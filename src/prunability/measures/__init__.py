@@ -10,6 +10,8 @@ family shares: a pruning search, folded weights, a margin, ...), registered with
 - the equation number in Jiang et al. 2020 where it has one.
 
 Adding a measure is one decorated function (plus its test); the workflow picks it up.
+Adding a family is one module here that declares its ``FAMILY`` (what the workflow
+gives its jobs: ``prunability.families``) and registers its context class.
 A measure registered with ``over=<settings key>`` is a template: one measure per value
 v of that family setting (a list), named ``name.format(v)`` and computed as fn(ctx, v).
 """
@@ -194,5 +196,20 @@ def compute_family(
     }
 
 
-# Importing the family modules registers their measures.
-from . import flatness, hessian, norms, optimization, prune_potential, pruning  # noqa: E402,F401
+def _import_families() -> None:
+    """Import every module that declares a FAMILY (prunability.families), which registers
+    its family and measures; each must register the family it declares."""
+    from importlib import import_module
+
+    from ..families import family_specs
+
+    # in the modules' alphabetical order, which is the registry's (and the tables') order
+    for name, spec in sorted(family_specs().items(), key=lambda item: item[1]["module"]):
+        import_module(f"{__name__}.{spec['module']}")
+        if name not in FAMILIES:
+            raise RuntimeError(f"measures/{spec['module']}.py declares family {name!r} but registers no such family")
+    if undeclared := set(FAMILIES) - set(family_specs()):
+        raise RuntimeError(f"measure families registered without a FAMILY declaration: {sorted(undeclared)}")
+
+
+_import_families()

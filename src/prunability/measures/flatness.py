@@ -46,6 +46,9 @@ from ..pruning import prunable_weights
 from ..train import evaluate
 from . import register, register_family
 
+# What the workflow gives this family's jobs (prunability.families).
+FAMILY = {"name": "flatness", "cost": "sweep", "cluster_group": None, "inputs": {}, "order": 2, "roles": ["flatness"]}
+
 
 # --------------------------------------------------------------------------- the scale search
 
@@ -155,7 +158,7 @@ def worst_case_perturbation(
 # --------------------------------------------------------------------------- the family
 
 
-@register_family("flatness")
+@register_family(FAMILY["name"])
 class FlatnessContext:
     def __init__(self, model, init_model, data, settings, log, summary):
         self.settings, self.data, self.log = settings, data, log

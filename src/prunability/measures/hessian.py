@@ -29,6 +29,10 @@ from torch import nn
 
 from . import register, register_family
 
+# What the workflow gives this family's jobs (prunability.families).
+FAMILY = {"name": "hessian", "cost": "quick", "cluster_group": "train_and_quick_measures", "inputs": {}, "order": 3,
+          "roles": []}
+
 
 def hessian_vector_product(model: nn.Module, data, batch_size: int, max_examples: int | None = None) -> tuple[Callable, int]:
     """(hvp, n): hvp(v) = H v for the mean training cross-entropy (eval mode), v a flat float64 array."""
@@ -70,7 +74,7 @@ def effective_dimensionality(eigenvalues: np.ndarray, z: float) -> float:
     return float(np.sum(lam / (lam + z)))
 
 
-@register_family("hessian")
+@register_family(FAMILY["name"])
 class HessianContext:
     def __init__(self, model, init_model, data, settings, log, summary):
         self.model, self.data, self.settings, self.log = model, data, settings, log

@@ -33,6 +33,11 @@ from ..models import fold_batchnorm
 from ..pruning import prunable_weights
 from . import register, register_family
 
+# What the workflow gives this family's jobs (prunability.families).
+FAMILY = {"name": "norms", "cost": "quick", "cluster_group": "train_and_quick_measures", "inputs": {}, "order": 1,
+          "roles": ["norm"]}
+
+
 def margins(model: nn.Module, data, batch_size: int) -> torch.Tensor:
     """Per training example: correct-class logit minus the largest other logit (eval mode)."""
     out = []
@@ -96,7 +101,7 @@ def circular_grids(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, in
     return grids
 
 
-@register_family("norms")
+@register_family(FAMILY["name"])
 class NormsContext:
     def __init__(self, model, init_model, data, settings, log, summary):
         self.settings, self.data, self.log = settings, data, log

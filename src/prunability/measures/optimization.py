@@ -26,6 +26,10 @@ from torch import nn
 
 from . import register, register_family
 
+# What the workflow gives this family's jobs (prunability.families).
+FAMILY = {"name": "optimization", "cost": "quick", "cluster_group": "train_and_quick_measures", "inputs": {},
+          "order": 4, "roles": []}
+
 
 def gradient_noise(model: nn.Module, data, batch_size: int, train_mode: bool, seed: int) -> float:
     """Total variance of full-size minibatch gradients over one seeded pass (weights unchanged)."""
@@ -55,7 +59,7 @@ def _steps(summary: dict, threshold: str) -> float:
     return math.nan if value is None else float(value)
 
 
-@register_family("optimization")
+@register_family(FAMILY["name"])
 class OptimizationContext:
     def __init__(self, model, init_model, data, settings, log, summary):
         self.model, self.data, self.settings, self.summary = model, data, settings, summary

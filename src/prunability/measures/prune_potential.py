@@ -51,6 +51,11 @@ from ..models import fold_batchnorm, has_batchnorm
 from ..pruning import Pruner, magnitude_ranks, prunable_weights, sweep_alphas
 from . import register, register_family
 
+# What the workflow gives this family's jobs (prunability.families).
+FAMILY = {"name": "prune_potential", "cost": "sweep", "cluster_group": None,
+          "inputs": {"corruptions": "data/corruptions.npz"}, "order": 5, "roles": []}
+
+
 # Accuracies are ratios of counts; delta * n can be an integer, where a float subtraction
 # could tip an exact tie either way.
 FLOAT_SLACK = 1e-9
@@ -114,7 +119,7 @@ def _corruptions(path: str, mtime_ns: int) -> dict:
     return load_corruptions(path)
 
 
-@register_family("prune_potential")
+@register_family(FAMILY["name"])
 class PrunePotentialContext:
     def __init__(self, model, init_model, data, settings, log, summary):
         self.data, self.settings, self.log = data, settings, log

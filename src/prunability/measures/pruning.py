@@ -41,13 +41,16 @@ from ..pruning import (
 from ..train import evaluate
 from . import register, register_family
 
+# What the workflow gives this family's jobs (prunability.families).
+FAMILY = {"name": "pruning", "cost": "sweep", "cluster_group": None, "inputs": {}, "order": 0, "roles": ["prunability"]}
+
 
 def sweep_name(rel_tol: float) -> str:
     """Criterion (and curve) key of one tolerance of the sweep."""
     return f"rel_tol={rel_tol:g}"
 
 
-@register_family("pruning")
+@register_family(FAMILY["name"])
 class PruningContext:
     def __init__(self, model, init_model, data, settings, log, summary):
         self.model, self.data, self.settings, self.log = model, data, settings, log
