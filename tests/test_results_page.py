@@ -109,3 +109,18 @@ def test_the_report_front_page_cannot_open_markup_or_a_template_tag():
     html = publish_parts(page, writer_name="html")["html_body"]
     assert statistic.replace("<", "&lt;") in html and "study{%x%}" in html
     assert "<em>" not in html and "<cite>" not in html
+
+
+def test_the_page_states_the_level_the_claims_were_tested_at(tmp_path):
+    from prunability.results_page import recorded_level
+
+    study = write_study(tmp_path)
+    assert recorded_level(pd.read_csv(study / "stats" / "claims.csv")) is None  # no rule column
+    assert "| claim | statistic | value | interval | verdict |" in results_page(study)
+    claims = pd.read_csv(study / "stats" / "claims.csv").assign(
+        rule=["supported iff the 90% interval of prunability's tau lies above 0.5", "a definition, not an empirical claim"])
+    claims.to_csv(study / "stats" / "claims.csv", index=False)
+    page = results_page(study)
+    assert "| claim | statistic | value | 90% interval | verdict |" in page
+    assert "with 90% percentile bootstrap intervals" in page
+    assert recorded_level(claims.assign(rule=["the 90% interval", "the 95% interval"])) is None  # two levels: none

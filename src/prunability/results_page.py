@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -39,12 +40,24 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def answer_frame(claims: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+def recorded_level(claims: pd.DataFrame) -> float | None:
+    """The bootstrap level the claims were tested at, as their rules state it ("the 95%
+    interval of ..."); None if they state none or several."""
+    found = {float(m) for rule in claims.get("rule", pd.Series(dtype=str)).dropna()
+             for m in re.findall(r"the (\d+(?:\.\d+)?)% interval", str(rule))}
+    return found.pop() / 100 if len(found) == 1 else None
+
+
+def _level_text(level: float | None) -> str:
+    return f"{100 * level:g}% " if level is not None else ""
+
+
+def answer_frame(claims: pd.DataFrame, level: float | None) -> pd.DataFrame:
     """The claims table as it is read: claim, statistic, value, interval, verdict."""
     return pd.DataFrame({
         "claim": claims["claim"], "statistic": claims["statistic"],
         "value": [_f(v) for v in claims["value"]],
-        f"{100 * level:g}% interval": [_interval(a, b) for a, b in zip(claims["ci_low"], claims["ci_high"])],
+        f"{_level_text(level)}interval": [_interval(a, b) for a, b in zip(claims["ci_low"], claims["ci_high"])],
         "verdict": claims["verdict"]})
 
 
@@ -122,13 +135,14 @@ def results_page(study: Path, target: str = "gen.acc_gap") -> str:
     stats = study / "stats"
     summary = pd.read_csv(stats / "summary.csv")
     claims = pd.read_csv(stats / "claims.csv")
+    level = recorded_level(claims)
     converged = table["is.converged"].eq(True)
     gap = table.loc[converged, target]
     lines = [f"# Results: {study.name}", "",
              f"Written by `python -m prunability.results_page` from `results/{study.name}`; every number below is read from "
              "the run's `table.csv` and `stats/`.", "",
              "## The answer", "",
-             _markdown(answer_frame(claims)), "",
+             _markdown(answer_frame(claims, level)), "",
              "## The population", "",
              f"- {len(table)} models, {int(converged.sum())} converged (used by the statistics)",
              f"- {target}: {_f(gap.min(), 3)} to {_f(gap.max(), 3)}, median {_f(gap.median(), 3)}"]
@@ -148,7 +162,7 @@ def results_page(study: Path, target: str = "gen.acc_gap") -> str:
     few = rows["n_used"] < converged.sum() / 2
     rows = pd.concat([rows[~few], rows[few]])
     lines += ["", f"## Every measure against {target}", "",
-              "Kendall's tau (tau-a) and granulated Psi over the converged models, with 95% percentile "
+              f"Kendall's tau (tau-a) and granulated Psi over the converged models, with {_level_text(level)}percentile "
               "bootstrap intervals (models resampled); by tau, the measures defined on fewer than half of "
               "the models last.", "",
               _markdown(pd.DataFrame({
