@@ -185,9 +185,11 @@ def results_page(study: Path, target: str = "gen.acc_gap") -> str:
     lines += _sensitivity(study)
     lines += ["", "## Platform", "", *[f"- {line}" for line in _platforms(study)],
               "", "## Fingerprints", "",
-              "The first 16 hex digits of each file's SHA-256. A rerun on the same platform, or after a change "
-              "to the code that should change no number, is identical where these are "
-              "(`sha256sum results/<study>/table.csv results/<study>/stats/*.csv`).", "",
+              "The first 16 hex digits of each file's SHA-256 (`sha256sum results/<study>/table.csv "
+              "results/<study>/stats/*.csv`). The statistics are identical on a rerun on the same platform, or "
+              "after a change to the code that should change no number; table.csv also holds each model's "
+              "training wall time (`train.wall_time_s`), which no statistic reads, so its digest differs from "
+              "run to run.", "",
               "| file | sha256 |", "|---|---|", *_fingerprints(study), ""]
     return "\n".join(lines)
 
